@@ -1,0 +1,3 @@
+from crossship.cli import main
+
+main()
