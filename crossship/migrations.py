@@ -1,0 +1,154 @@
+"""The database schema, as append-only named migrations.
+
+Never edit or reorder a migration that has shipped: add a new one below.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("crossship")
+
+
+def _run(db: Database, statements: str) -> None:
+    # one statement at a time: executescript() would commit the migration's transaction
+    for statement in statements.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE stores (
+            name TEXT PRIMARY KEY,
+            mall TEXT NOT NULL CHECK (mall IN ('amazon', 'rakuten', 'yahoo')),
+            seller_id TEXT,
+            marketplace_id TEXT,
+            endpoint TEXT,
+            token_url TEXT,
+            encoding TEXT NOT NULL DEFAULT 'utf-8' CHECK (encoding IN ('utf-8', 'cp932')),
+            interval_minutes INTEGER NOT NULL DEFAULT 15 CHECK (interval_minutes > 0),
+            result_deadline_hours INTEGER NOT NULL DEFAULT 24 CHECK (result_deadline_hours > 0),
+            template TEXT,
+            started INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE phases (
+            name TEXT PRIMARY KEY,
+            ship_date TEXT NOT NULL DEFAULT 'required' CHECK (ship_date IN ('required', 'optional'))
+        );
+        CREATE TABLE targets (
+            store TEXT NOT NULL REFERENCES stores(name),
+            phase TEXT NOT NULL REFERENCES phases(name),
+            move_to TEXT REFERENCES phases(name),
+            PRIMARY KEY (store, phase)
+        );
+        CREATE TABLE carriers (
+            name TEXT PRIMARY KEY,
+            amazon_carrier_code TEXT,
+            amazon_carrier_name TEXT,
+            amazon_ship_method TEXT
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        CREATE TABLE orders (
+            order_no TEXT PRIMARY KEY,
+            store TEXT NOT NULL REFERENCES stores(name),
+            mall_order_id TEXT,
+            phase TEXT NOT NULL REFERENCES phases(name),
+            category TEXT NOT NULL DEFAULT 'normal' CHECK (category IN ('normal', 'hold', 'cancel')),
+            fba INTEGER NOT NULL DEFAULT 0,
+            bundle_parent TEXT,
+            split_from TEXT,
+            ship_date TEXT,
+            carrier TEXT,
+            tracking_number TEXT,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                ('pending', 'in_progress', 'success', 'notify_failed', 'result_failed', 'error')),
+            message TEXT,
+            warning INTEGER NOT NULL DEFAULT 0,
+            batch_id INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX orders_eligible ON orders (store, phase, status);
+        CREATE INDEX orders_status ON orders (status);
+        CREATE INDEX orders_split_from ON orders (split_from) WHERE split_from IS NOT NULL;
+        CREATE INDEX orders_batch ON orders (batch_id) WHERE batch_id IS NOT NULL;
+        CREATE TABLE order_items (
+            order_no TEXT NOT NULL REFERENCES orders(order_no),
+            line INTEGER NOT NULL,
+            item_id TEXT,
+            sku TEXT,
+            quantity INTEGER,
+            PRIMARY KEY (order_no, line)
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            store TEXT NOT NULL REFERENCES stores(name),
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            feed BLOB NOT NULL,
+            row_count INTEGER NOT NULL,
+            order_count INTEGER NOT NULL,
+            feed_document_id TEXT,
+            submit_started_at TEXT,
+            feed_id TEXT UNIQUE,
+            submitted_at TEXT,
+            processing_status TEXT,
+            result_document_id TEXT,
+            report BLOB,
+            report_charset TEXT,
+            processed INTEGER,
+            successful INTEGER,
+            note TEXT,
+            fetch_failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX batches_state ON batches (store, state);
+        CREATE TABLE batch_rows (
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            record_no INTEGER NOT NULL,
+            order_no TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            item_id TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (batch_id, record_no)
+        );
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            store TEXT NOT NULL,
+            order_no TEXT NOT NULL,
+            mall_order_id TEXT,
+            batch_id INTEGER,
+            feed_id TEXT,
+            status TEXT NOT NULL,
+            warning INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            source TEXT NOT NULL CHECK (source IN ('auto', 'manual')),
+            operator TEXT
+        );
+        CREATE INDEX history_order ON history (order_no);
+        CREATE INDEX history_store ON history (store, id);
+        CREATE INDEX history_time ON history (time);
+        CREATE INDEX history_status ON history (status, id);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            store TEXT NOT NULL,
+            job TEXT NOT NULL CHECK (job IN ('notify', 'results')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            summary TEXT
+        );
+        CREATE INDEX runs_last ON runs (store, job, started_at)
+        """,
+    )

@@ -1,0 +1,621 @@
+"""The one class that owns the SQLite database: every SQL statement of crossship lives here.
+
+Each public method that changes data is one transaction (or joins the caller's ``atomic()``
+block), so a command never leaves an order changed half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from crossship.errors import NotFound, StoreError, UsageError
+from crossship.migrations import migrations
+from crossship.statuses import Status
+
+ORDER_FIELDS = (
+    "order_no",
+    "store",
+    "mall_order_id",
+    "phase",
+    "category",
+    "fba",
+    "bundle_parent",
+    "split_from",
+    "ship_date",
+    "carrier",
+    "tracking_number",
+)
+STORE_FIELDS = (
+    "seller_id",
+    "marketplace_id",
+    "endpoint",
+    "token_url",
+    "encoding",
+    "interval_minutes",
+    "result_deadline_hours",
+    "template",
+)
+CARRIER_FIELDS = ("amazon_carrier_code", "amazon_carrier_name", "amazon_ship_method")
+# batch states: the order of a send, then the end states
+BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "submitting")
+BATCH_STATES = (*BATCH_OPEN_STATES, "submitted", "done", "notify_failed", "result_failed", "released")
+CHUNK = 500  # parameters per IN (...) list, under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One order's new API status, and the history row that records it."""
+
+    order_no: str
+    status: Status
+    message: str = ""
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    store: str | None = None
+    order_no: str | None = None
+    status: str | None = None
+    since: str | None = None  # UTC text, as stored
+    until: str | None = None
+    warnings_only: bool = False
+    limit: int | None = None
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """A crossship database. Opening it applies any pending migrations."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30)
+            self.db = Database(conn)
+            self._configure()
+            migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+
+    def _configure(self) -> None:
+        conn = self.db.conn
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Store]:
+        with self.db.atomic():
+            yield self
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict]:
+        return list(self.db.query(sql, params))
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
+        for row in self.db.query(sql, params):
+            return row
+        return None
+
+    # ----------------------------------------------------------------------------- stores
+
+    def add_store(self, name: str, mall: str, values: dict[str, Any], now: str) -> None:
+        if self._one("SELECT 1 FROM stores WHERE name = ?", [name]):
+            raise UsageError(f"store {name!r} already exists: change it with `config store set`")
+        row = {"name": name, "mall": mall, "created_at": now}
+        row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
+        with self.db.atomic():
+            self.db["stores"].insert(row)
+
+    def update_store(self, name: str, values: dict[str, Any]) -> None:
+        self.get_store(name)
+        changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
+        if changes:
+            with self.db.atomic():
+                self.db["stores"].update(name, changes)
+
+    def get_store(self, name: str) -> dict:
+        row = self._one("SELECT * FROM stores WHERE name = ?", [name])
+        if row is None:
+            known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
+            raise NotFound(f"no store named {name!r} (stores: {known}): add it with `config store add`")
+        return row
+
+    def list_stores(self, *, mall: str | None = None, started: bool | None = None) -> list[dict]:
+        where, params = [], []
+        if mall:
+            where.append("mall = ?")
+            params.append(mall)
+        if started is not None:
+            where.append("started = ?")
+            params.append(int(started))
+        sql = "SELECT * FROM stores" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._rows(sql + " ORDER BY name", params)
+
+    def set_started(self, name: str, started: bool) -> None:
+        self.get_store(name)
+        with self.db.atomic():
+            self.db.execute("UPDATE stores SET started = ? WHERE name = ?", [int(started), name])
+
+    # ----------------------------------------------------------------------------- phases
+
+    def create_phase(self, name: str, ship_date: str) -> None:
+        if self._one("SELECT 1 FROM phases WHERE name = ?", [name]):
+            raise UsageError(f"phase {name!r} already exists: change it with `config phase update`")
+        with self.db.atomic():
+            self.db["phases"].insert({"name": name, "ship_date": ship_date})
+
+    def update_phase(self, name: str, ship_date: str) -> None:
+        self.get_phase(name)
+        with self.db.atomic():
+            self.db.execute("UPDATE phases SET ship_date = ? WHERE name = ?", [ship_date, name])
+
+    def get_phase(self, name: str) -> dict:
+        row = self._one("SELECT * FROM phases WHERE name = ?", [name])
+        if row is None:
+            known = ", ".join(r["name"] for r in self.list_phases()) or "none yet"
+            raise NotFound(
+                f"no phase named {name!r} (phases: {known}): create it with `config phase create`"
+            )
+        return row
+
+    def list_phases(self) -> list[dict]:
+        return self._rows("SELECT * FROM phases ORDER BY rowid")
+
+    def add_target(self, store: str, phase: str, move_to: str | None) -> None:
+        self.get_store(store)
+        self.get_phase(phase)
+        if move_to is not None:
+            self.get_phase(move_to)
+            if move_to == phase:
+                raise UsageError("--move-to must be another phase than the target phase itself")
+        with self.db.atomic():
+            self.db["targets"].upsert(
+                {"store": store, "phase": phase, "move_to": move_to}, pk=("store", "phase")
+            )
+
+    def remove_target(self, store: str, phase: str) -> None:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM targets WHERE store = ? AND phase = ?", [store, phase]
+            )
+        if cursor.rowcount == 0:
+            raise NotFound(f"phase {phase!r} is not a target phase of store {store!r}")
+
+    def list_targets(self, store: str | None = None) -> list[dict]:
+        sql = (
+            "SELECT t.store, t.phase, t.move_to, p.ship_date FROM targets t "
+            "JOIN phases p ON p.name = t.phase"
+        )
+        if store:
+            return self._rows(sql + " WHERE t.store = ? ORDER BY t.store, t.phase", [store])
+        return self._rows(sql + " ORDER BY t.store, t.phase")
+
+    # ----------------------------------------------------------------------------- carriers
+
+    def save_carrier(self, name: str, values: dict[str, Any]) -> None:
+        row = {"name": name} | {k: values.get(k) for k in CARRIER_FIELDS}
+        with self.db.atomic():
+            self.db["carriers"].upsert(row, pk="name")
+
+    def get_carrier(self, name: str) -> dict | None:
+        return self._one("SELECT * FROM carriers WHERE name = ?", [name])
+
+    def list_carriers(self) -> list[dict]:
+        return self._rows("SELECT * FROM carriers ORDER BY rowid")
+
+    # ----------------------------------------------------------------------------- settings
+
+    def get_settings(self, prefix: str) -> dict[str, Any]:
+        rows = self._rows("SELECT key, value FROM settings WHERE key LIKE ?", [prefix + ".%"])
+        return {r["key"][len(prefix) + 1 :]: json.loads(r["value"]) for r in rows}
+
+    def set_settings(self, prefix: str, values: dict[str, Any]) -> None:
+        with self.db.atomic():
+            for key, value in values.items():
+                self.db.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [f"{prefix}.{key}", json.dumps(value, ensure_ascii=False)],
+                )
+
+    # ----------------------------------------------------------------------------- orders
+
+    def get_order(self, order_no: str) -> dict:
+        row = self._one("SELECT * FROM orders WHERE order_no = ?", [order_no])
+        if row is None:
+            raise NotFound(f"no order {order_no!r}")
+        return row
+
+    def find_orders(self, order_nos: Sequence[str]) -> dict[str, dict]:
+        """The orders that exist among ``order_nos``, by order number."""
+        found: dict[str, dict] = {}
+        for chunk in _chunks(list(order_nos)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT * FROM orders WHERE order_no IN ({marks})", chunk):
+                found[row["order_no"]] = row
+        return found
+
+    def order_items(self, order_no: str) -> list[dict]:
+        return self._rows("SELECT * FROM order_items WHERE order_no = ? ORDER BY line", [order_no])
+
+    def items_for(self, order_nos: Sequence[str]) -> dict[str, list[dict]]:
+        items: dict[str, list[dict]] = {}
+        for chunk in _chunks(list(order_nos)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT * FROM order_items WHERE order_no IN ({marks}) ORDER BY order_no, line"
+            for row in self.db.query(sql, chunk):
+                items.setdefault(row["order_no"], []).append(row)
+        return items
+
+    def iter_orders(
+        self,
+        *,
+        store: str | None = None,
+        phase: str | None = None,
+        statuses: Sequence[str] = (),
+    ) -> Iterator[dict]:
+        where, params = [], []
+        if store:
+            where.append("store = ?")
+            params.append(store)
+        if phase:
+            where.append("phase = ?")
+            params.append(phase)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
+        yield from self.db.query(sql + " ORDER BY order_no", params)
+
+    def split_parents(self, order_nos: Sequence[str]) -> set[str]:
+        """Which of ``order_nos`` have split children."""
+        parents: set[str] = set()
+        for chunk in _chunks(list(order_nos)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT split_from FROM orders WHERE split_from IN ({marks})"
+            parents.update(r["split_from"] for r in self.db.query(sql, chunk))
+        return parents
+
+    def import_orders(self, orders: Sequence[dict], items: Sequence[dict], now: str) -> None:
+        """Insert or update orders with their item lines; never touches an API status.
+
+        The caller has checked every row; this is one transaction.
+        """
+        fields = ",".join(ORDER_FIELDS)
+        marks = ",".join("?" * len(ORDER_FIELDS))
+        updates = ",".join(f"{f} = excluded.{f}" for f in ORDER_FIELDS if f != "order_no")
+        with self.db.atomic():
+            self.db.conn.executemany(
+                f"INSERT INTO orders ({fields}, updated_at) VALUES ({marks}, ?) "
+                f"ON CONFLICT (order_no) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
+                ([o.get(f) for f in ORDER_FIELDS] + [now] for o in orders),
+            )
+            with_items = sorted({i["order_no"] for i in items})
+            for chunk in _chunks(with_items):
+                marks_in = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM order_items WHERE order_no IN ({marks_in})", chunk)
+            self.db.conn.executemany(
+                "INSERT INTO order_items (order_no, line, item_id, sku, quantity) "
+                "VALUES (?, ?, ?, ?, ?)",
+                ((i["order_no"], i["line"], i["item_id"], i["sku"], i["quantity"]) for i in items),
+            )
+
+    def update_order(self, order_no: str, changes: dict[str, Any], now: str) -> None:
+        allowed = {k: v for k, v in changes.items() if k in ORDER_FIELDS and k != "order_no"}
+        if not allowed:
+            return
+        sets = ", ".join(f"{k} = ?" for k in allowed)
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE orders SET {sets}, updated_at = ? WHERE order_no = ?",
+                [*allowed.values(), now, order_no],
+            )
+
+    def move_orders(
+        self, order_nos: Sequence[str], phase: str, ship_date: str | None, now: str
+    ) -> None:
+        with self.db.atomic():
+            for chunk in _chunks(list(order_nos)):
+                marks = ",".join("?" * len(chunk))
+                if ship_date:
+                    self.db.execute(
+                        f"UPDATE orders SET phase = ?, ship_date = ?, updated_at = ? "
+                        f"WHERE order_no IN ({marks})",
+                        [phase, ship_date, now, *chunk],
+                    )
+                else:
+                    self.db.execute(
+                        f"UPDATE orders SET phase = ?, updated_at = ? WHERE order_no IN ({marks})",
+                        [phase, now, *chunk],
+                    )
+
+    def status_counts(self, store: str) -> dict[str, int]:
+        rows = self._rows(
+            "SELECT status, count(*) AS n FROM orders WHERE store = ? GROUP BY status", [store]
+        )
+        return {r["status"]: r["n"] for r in rows}
+
+    # ----------------------------------------------------------------------------- status + history
+
+    def change_statuses(
+        self,
+        changes: Sequence[StatusChange],
+        *,
+        now: str,
+        source: str = "auto",
+        operator: str | None = None,
+        batch: dict | None = None,
+        move_to: dict[str, str] | None = None,
+    ) -> None:
+        """Set each order's API status and write its history row, in the caller's transaction.
+
+        ``batch`` (a batches row) ties the history rows to a batch id and feedId; ``move_to``
+        maps order numbers to the phase they move to with this change.
+        """
+        batch_id = batch["id"] if batch else None
+        feed_id = batch.get("feed_id") if batch else None
+        in_batch = None if batch is None else batch_id
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE orders SET status = ?, message = ?, warning = ?, batch_id = ?, "
+                "updated_at = ? WHERE order_no = ?",
+                (
+                    (c.status.value, c.message or None, int(c.warning), in_batch, now, c.order_no)
+                    for c in changes
+                ),
+            )
+            if move_to:
+                self.db.conn.executemany(
+                    "UPDATE orders SET phase = ? WHERE order_no = ?",
+                    ((phase, order_no) for order_no, phase in move_to.items()),
+                )
+            self.db.conn.executemany(
+                "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
+                "status, warning, message, source, operator) "
+                "SELECT ?, store, order_no, mall_order_id, ?, ?, ?, ?, ?, ?, ? "
+                "FROM orders WHERE order_no = ?",
+                (
+                    (
+                        now,
+                        batch_id,
+                        feed_id,
+                        c.status.value,
+                        int(c.warning),
+                        c.message or None,
+                        source,
+                        operator,
+                        c.order_no,
+                    )
+                    for c in changes
+                ),
+            )
+
+    def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
+        """History rows, newest first, streamed from SQLite (never loaded whole)."""
+        where, params = [], []
+        if f.store:
+            where.append("store = ?")
+            params.append(f.store)
+        if f.order_no:
+            where.append("order_no = ?")
+            params.append(f.order_no)
+        if f.status:
+            where.append("status = ?")
+            params.append(f.status)
+        if f.since:
+            where.append("time >= ?")
+            params.append(f.since)
+        if f.until:
+            where.append("time <= ?")
+            params.append(f.until)
+        if f.warnings_only:
+            where.append("warning = 1")
+        sql = (
+            "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, "
+            "message, source, operator FROM history"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if f.limit is not None:
+            sql += " LIMIT ?"
+            params.append(f.limit)
+        cursor = self.db.conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield dict(zip(columns, row))
+
+    # ----------------------------------------------------------------------------- eligibility
+
+    def eligible_orders(self, store: str) -> list[dict]:
+        """Orders a store's automatic run would send (SPEC §3), in order-number order.
+
+        Category, API status, FBA and bundled children are filtered here; each order carries
+        its target's destination phase as ``target_move_to``.
+        """
+        return self._rows(
+            "SELECT o.*, t.move_to AS target_move_to FROM orders o "
+            "JOIN targets t ON t.store = o.store AND t.phase = o.phase "
+            "WHERE o.store = ? AND o.status = 'pending' AND o.category = 'normal' "
+            "AND o.fba = 0 AND (o.bundle_parent IS NULL OR o.bundle_parent = '') "
+            "ORDER BY o.order_no",
+            [store],
+        )
+
+    # ----------------------------------------------------------------------------- batches
+
+    def create_batch(
+        self,
+        *,
+        store: str,
+        encoding: str,
+        content_type: str,
+        feed: bytes,
+        rows: Sequence[tuple[int, str, str, str]],
+        now: str,
+    ) -> dict:
+        """Record a batch with its exact feed bytes and row map, and set its orders ``in_progress``.
+
+        ``rows`` are (record_no, order_no, order_id, item_id). One transaction with the history.
+        """
+        order_nos = list(dict.fromkeys(r[1] for r in rows))
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO batches (store, state, created_at, updated_at, encoding, content_type, "
+                "feed, row_count, order_count) VALUES (?, 'prepared', ?, ?, ?, ?, ?, ?, ?)",
+                [store, now, now, encoding, content_type, feed, len(rows), len(order_nos)],
+            )
+            batch_id = cursor.lastrowid
+            self.db.conn.executemany(
+                "INSERT INTO batch_rows (batch_id, record_no, order_no, order_id, item_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                ((batch_id, *r) for r in rows),
+            )
+            batch = self.get_batch(batch_id)
+            self.change_statuses(
+                [StatusChange(o, Status.IN_PROGRESS) for o in order_nos], now=now, batch=batch
+            )
+        return batch
+
+    def get_batch(self, batch_id: int) -> dict:
+        row = self._one("SELECT * FROM batches WHERE id = ?", [batch_id])
+        if row is None:
+            raise NotFound(f"no batch {batch_id}")
+        return row
+
+    def update_batch(self, batch_id: int, changes: dict[str, Any], now: str) -> dict:
+        """Commit a batch's new state (before the next call to the mall)."""
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE batches SET {sets}, updated_at = ? WHERE id = ?",
+                [*changes.values(), now, batch_id],
+            )
+        return self.get_batch(batch_id)
+
+    def batches(self, *, store: str | None = None, states: Sequence[str] = ()) -> list[dict]:
+        """Batch rows without their feed and report bytes, oldest first."""
+        where, params = [], []
+        if store:
+            where.append("store = ?")
+            params.append(store)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        columns = (
+            "id, store, state, created_at, updated_at, encoding, content_type, row_count, "
+            "order_count, feed_document_id, submit_started_at, feed_id, submitted_at, "
+            "processing_status, result_document_id, processed, successful, note, fetch_failures, "
+            "last_error, finished_at"
+        )
+        sql = f"SELECT {columns} FROM batches" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._rows(sql + " ORDER BY id", params)
+
+    def batch_rows(self, batch_id: int) -> list[dict]:
+        return self._rows(
+            "SELECT record_no, order_no, order_id, item_id FROM batch_rows WHERE batch_id = ? "
+            "ORDER BY record_no",
+            [batch_id],
+        )
+
+    def batch_order_nos(self, batch_id: int) -> list[str]:
+        """The orders still ``in_progress`` in a batch."""
+        rows = self._rows(
+            "SELECT order_no FROM orders WHERE batch_id = ? AND status = 'in_progress' "
+            "ORDER BY order_no",
+            [batch_id],
+        )
+        return [r["order_no"] for r in rows]
+
+    def claimed_feed_ids(self) -> set[str]:
+        rows = self._rows("SELECT feed_id FROM batches WHERE feed_id IS NOT NULL")
+        return {r["feed_id"] for r in rows}
+
+    def finish_batch(
+        self,
+        batch: dict,
+        changes: Sequence[StatusChange],
+        *,
+        state: str,
+        now: str,
+        batch_changes: dict[str, Any] | None = None,
+        move_to: dict[str, str] | None = None,
+    ) -> dict:
+        """Give a batch its end state and its orders their statuses, in one transaction."""
+        with self.db.atomic():
+            updated = self.update_batch(
+                batch["id"], {"state": state, "finished_at": now, **(batch_changes or {})}, now
+            )
+            self.change_statuses(changes, now=now, batch=updated, move_to=move_to)
+        return updated
+
+    # ----------------------------------------------------------------------------- runs
+
+    def last_run(self, store: str, job: str) -> str | None:
+        row = self._one(
+            "SELECT max(started_at) AS t FROM runs WHERE store = ? AND job = ?", [store, job]
+        )
+        return row["t"] if row else None
+
+    def record_run(
+        self,
+        *,
+        store: str,
+        job: str,
+        started_at: str,
+        finished_at: str,
+        outcome: str,
+        summary: dict[str, Any],
+    ) -> None:
+        with self.db.atomic():
+            self.db["runs"].insert(
+                {
+                    "store": store,
+                    "job": job,
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                    "outcome": outcome,
+                    "summary": json.dumps(summary, ensure_ascii=False),
+                }
+            )
+
+    def iter_runs(self, store: str | None = None, job: str | None = None) -> Iterable[dict]:
+        where, params = [], []
+        if store:
+            where.append("store = ?")
+            params.append(store)
+        if job:
+            where.append("job = ?")
+            params.append(job)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._rows(sql + " ORDER BY id DESC", params)
