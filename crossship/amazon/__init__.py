@@ -1,0 +1,1 @@
+"""Amazon Selling Partner API: the only part of crossship that talks to Amazon."""

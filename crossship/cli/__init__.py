@@ -1,0 +1,22 @@
+"""The command line: a thin click layer over the click-free core.
+
+Each command parses its options, calls one core function and renders the result. Errors from the
+core (``CrossshipError``) are translated here, once, into ``Error: ...`` and their exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from crossship.cli.app import cli
+from crossship.cli import config as _config  # noqa: F401  (registers commands)
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    cli.main(prog_name="crossship")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
