@@ -122,6 +122,7 @@ def initial(db: Database) -> None:
             item_id TEXT NOT NULL DEFAULT '',
             PRIMARY KEY (batch_id, record_no)
         );
+        CREATE INDEX batch_rows_order ON batch_rows (order_no);
         CREATE TABLE history (
             id INTEGER PRIMARY KEY,
             time TEXT NOT NULL,
@@ -140,6 +141,7 @@ def initial(db: Database) -> None:
         CREATE INDEX history_store ON history (store, id);
         CREATE INDEX history_time ON history (time);
         CREATE INDEX history_status ON history (status, id);
+        CREATE INDEX history_batch ON history (batch_id) WHERE batch_id IS NOT NULL;
         CREATE TABLE runs (
             id INTEGER PRIMARY KEY,
             store TEXT NOT NULL,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlite_utils import Database
 
@@ -103,7 +103,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -453,7 +453,7 @@ class Store:
             if not rows:
                 return
             for row in rows:
-                yield dict(zip(columns, row))
+                yield dict(zip(columns, row, strict=False))
 
     # ----------------------------------------------------------------------------- eligibility
 
@@ -578,6 +578,18 @@ class Store:
             )
             self.change_statuses(changes, now=now, batch=updated, move_to=move_to)
         return updated
+
+    def mark_submitted(self, batch_id: int, feed_id: str, now: str) -> dict:
+        """The mall accepted the batch as ``feed_id``: record it on the batch and its history."""
+        with self.db.atomic():
+            batch = self.update_batch(
+                batch_id, {"state": "submitted", "feed_id": feed_id, "submitted_at": now}, now
+            )
+            self.db.execute(
+                "UPDATE history SET feed_id = ? WHERE batch_id = ? AND feed_id IS NULL",
+                [feed_id, batch_id],
+            )
+        return batch
 
     # ----------------------------------------------------------------------------- runs
 

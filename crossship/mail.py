@@ -1,0 +1,94 @@
+"""Result mails (seed 5-2), sent over SMTP to the administrator and the notification addresses."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from crossship.errors import MailError
+from crossship.templating import render_text
+
+NOTIFY_SUBJECT = "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
+RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    starttls: bool = False
+    sender: str | None = None
+    admin: str | None = None
+    notify: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> MailSettings:
+        return cls(
+            smtp_host=values.get("smtp_host") or None,
+            smtp_port=int(values.get("smtp_port") or 25),
+            smtp_user=values.get("smtp_user") or None,
+            starttls=bool(values.get("starttls", False)),
+            sender=values.get("from") or None,
+            admin=values.get("admin") or None,
+            notify=list(values.get("notify") or []),
+        )
+
+    @property
+    def recipients(self) -> list[str]:
+        return list(dict.fromkeys(a for a in [self.admin, *self.notify] if a))
+
+    def missing(self) -> list[str]:
+        """What `config mail set` still needs before a mail can be sent."""
+        gaps = []
+        if not self.smtp_host:
+            gaps.append("--smtp-host")
+        if not self.sender:
+            gaps.append("--from")
+        if not self.recipients:
+            gaps.append("--admin or --notify")
+        return gaps
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    body: str
+
+
+def compose(subject: str, template: str, context: dict[str, Any]) -> Mail:
+    return Mail(subject=subject, body=render_text(template, context))
+
+
+def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: float = 30) -> None:
+    """Deliver one mail, or raise MailError saying why (never with the password in it)."""
+    gaps = settings.missing()
+    if gaps:
+        raise MailError("mail settings are incomplete: set " + ", ".join(gaps) + " with `config mail set`")
+    message = EmailMessage()
+    message["Subject"] = mail.subject
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.recipients)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain="crossship")
+    message.set_content(mail.body, charset="utf-8")
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
+            if settings.starttls:
+                smtp.starttls()
+            if settings.smtp_user:
+                if password is None:
+                    raise MailError(
+                        "SMTP user is set but no password: set CROSSSHIP_SMTP_PASSWORD or "
+                        "[smtp] password in the credentials file"
+                    )
+                smtp.login(settings.smtp_user, password)
+            smtp.send_message(message)
+    except MailError:
+        raise
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        where = f"{settings.smtp_host}:{settings.smtp_port}"
+        raise MailError(f"mail {mail.subject!r} could not be sent through {where}: {exc}") from None

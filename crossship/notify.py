@@ -1,0 +1,264 @@
+"""`notify run`: send each started store's eligible orders to its mall, safely (SPEC §3, §5).
+
+Per store: finish what an interrupted run left → select → check → render → record the batch
+(orders ``in_progress``, one transaction) → send, committing the batch's state before each call →
+record the run → mail. A batch whose submission answer was lost is reconciled, never resent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from crossship import mail
+from crossship.errors import AmazonError, CrossshipError, UsageError
+from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
+from crossship.runs import StoreRun, end_batch, is_due, next_due, record, send_mail
+from crossship.statuses import Status
+from crossship.store import StatusChange, Store
+from crossship.timeutil import Clock, from_db, local_iso, to_db
+
+# a lost createFeed answer with no matching feed at Amazon after this long: it never happened
+RELEASE_AFTER = timedelta(minutes=10)
+
+
+@dataclass
+class NotifyOptions:
+    store: str | None = None
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class DryFeed:
+    store: str
+    data: bytes
+    rows: int
+
+
+@dataclass
+class NotifyResult:
+    runs: list[StoreRun] = field(default_factory=list)
+    dry_feeds: list[DryFeed] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.runs)
+
+
+def stores_for_run(store: Store, name: str | None) -> list[dict]:
+    """The stores a job works on: the named one, or every started store of a supported mall."""
+    if name:
+        row = store.get_store(name)
+        if row["mall"] not in SUPPORTED:
+            raise UsageError(
+                f"store {name!r} is a {row['mall']} store: only Amazon stores are notified so far"
+            )
+        return [row]
+    return [r for r in store.list_stores(started=True) if r["mall"] in SUPPORTED]
+
+
+def notify_run(
+    store: Store,
+    db_path: Path,
+    clock: Clock,
+    options: NotifyOptions,
+    session_factory: SessionFactory = open_session,
+) -> NotifyResult:
+    result = NotifyResult()
+    for row in stores_for_run(store, options.store):
+        run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
+        result.runs.append(run)
+        if not row["started"]:
+            run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
+            if options.store:
+                run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
+            continue
+        if not options.force and not options.dry_run:
+            last = store.last_run(row["name"], "notify")
+            if not is_due(last, row["interval_minutes"], run.started_at):
+                due = next_due(last, row["interval_minutes"])
+                run.skipped = f"not due until {local_iso(to_db(due))} (use --force to run now)"
+                continue
+        if options.dry_run:
+            result.dry_feeds.extend(_dry_run(store, row, run))
+            continue
+        try:
+            session = session_factory(row, db_path, clock)
+        except CrossshipError as exc:
+            run.problems.append(exc.message)
+        else:
+            _notify_store(store, row, session, clock, run)
+        send_mail(store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2")
+        record(store, run, clock())
+    return result
+
+
+# ------------------------------------------------------------------------------- one store
+
+
+def _notify_store(
+    store: Store, row: dict, session: MallSession, clock: Clock, run: StoreRun
+) -> None:
+    waiting = _recover(store, row["name"], session, clock, run)
+    ready, lines = _select(store, row["name"], session, clock, run, apply=True)
+    if not ready:
+        return
+    if waiting:
+        run.notes.append(
+            f"{len(ready)} orders wait for the next run: an earlier batch's submission is being "
+            "reconciled with Amazon first"
+        )
+        return
+    for data, feed_lines in session.render(lines):
+        rows = [
+            (number, line.order_no, line.order_id, line.order_item_id)
+            for number, line in enumerate(feed_lines, start=1)
+        ]
+        batch = store.create_batch(
+            store=row["name"],
+            encoding=session.encoding,
+            content_type=session.content_type,
+            feed=data,
+            rows=rows,
+            now=to_db(clock()),
+        )
+        run.batch_ids.append(batch["id"])
+        _send(store, session, batch, clock, run)
+
+
+def _select(
+    store: Store, name: str, session: MallSession, clock: Clock, run: StoreRun, *, apply: bool
+) -> tuple[list[dict], list]:
+    """Eligible orders that pass the mall's checks, and their feed lines.
+
+    Orders that fail a check become ``error`` (when ``apply``), with the message saying what to fix.
+    """
+    eligible = store.eligible_orders(name)
+    if not eligible:
+        return [], []
+    order_nos = [o["order_no"] for o in eligible]
+    items = store.items_for(order_nos)
+    carriers = {c["name"]: c for c in store.list_carriers()}
+    parents = store.split_parents(order_nos)
+    ready, lines, errors = [], [], []
+    for order in eligible:
+        order_items = items.get(order["order_no"], [])
+        carrier = carriers.get(order["carrier"]) if order["carrier"] else None
+        check = session.check(
+            order, order_items, carrier, is_split_parent=order["order_no"] in parents
+        )
+        if check.errors:
+            message = "; ".join(check.errors)
+            errors.append(StatusChange(order["order_no"], Status.ERROR, message))
+            run.add_outcome(order, Status.ERROR, message)
+            continue
+        for warning in check.warnings:
+            run.warnings.append({"order_no": order["order_no"], "message": warning})
+        ready.append(order)
+        lines.extend(session.lines(order, order_items, carrier))
+    if errors and apply:
+        store.change_statuses(errors, now=to_db(clock()))
+    return ready, lines
+
+
+def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun) -> None:
+    batch_id = batch["id"]
+
+    def commit(changes: dict) -> dict:
+        return store.update_batch(batch_id, changes, to_db(clock()))
+
+    try:
+        feed_id = session.submit(batch, commit)
+    except AmazonError as exc:
+        _submit_failed(store, store.get_batch(batch_id), exc, clock, run)
+        return
+    store.mark_submitted(batch_id, feed_id, to_db(clock()))
+    run.sent += batch["order_count"]
+    run.feed_ids.append(feed_id)
+
+
+def _submit_failed(
+    store: Store, batch: dict, exc: AmazonError, clock: Clock, run: StoreRun
+) -> None:
+    if batch["state"] == "submitting" and exc.outcome == "unknown":
+        store.update_batch(batch["id"], {"last_error": exc.message}, to_db(clock()))
+        run.problems.append(
+            f"batch {batch['id']}: the answer to createFeed was lost ({exc.message}); it is not "
+            "sent again: the next run looks for it at Amazon (getFeeds)"
+        )
+    elif batch["state"] == "submitting" and exc.outcome == "rejected":
+        message = f"Amazon rejected the feed: {exc.message}"
+        end_batch(store, batch, Status.NOTIFY_FAILED, message, "notify_failed", clock, run)
+        run.problems.append(f"batch {batch['id']}: {message}")
+    else:
+        # nothing reached Amazon as a feed: the orders go back to 未連携 for the next run
+        message = f"not sent, retried by the next run: {exc.message}"
+        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        run.problems.append(f"batch {batch['id']} not sent: {exc.message}")
+
+
+# ------------------------------------------------------------------------------- recovery
+
+
+def _recover(store: Store, name: str, session: MallSession, clock: Clock, run: StoreRun) -> bool:
+    """Resolve batches an interrupted run left open; True while one still awaits reconciliation."""
+    waiting = False
+    for batch in store.batches(store=name, states=("prepared", "document_created", "uploaded")):
+        # createFeed was never called for these: Amazon holds no feed of them
+        message = "an interrupted run had not submitted this batch; back to 未連携"
+        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        run.notes.append(f"batch {batch['id']} released: {message}")
+    for batch in store.batches(store=name, states=("submitting",)):
+        waiting |= _reconcile(store, session, batch, clock, run)
+    return waiting
+
+
+def _reconcile(
+    store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun
+) -> bool:
+    try:
+        candidates = session.find_lost(batch, store.claimed_feed_ids())
+    except AmazonError as exc:
+        run.problems.append(
+            f"batch {batch['id']}: cannot look for its feed at Amazon yet ({exc.message}); "
+            "tried again next run"
+        )
+        return True
+    if len(candidates) == 1:
+        store.mark_submitted(batch["id"], candidates[0], to_db(clock()))
+        run.feed_ids.append(candidates[0])
+        run.notes.append(
+            f"batch {batch['id']}: its lost submission was found at Amazon as feed {candidates[0]}"
+        )
+        return False
+    if len(candidates) > 1:
+        message = (
+            f"Amazon shows {len(candidates)} feeds that could be this batch "
+            f"({', '.join(candidates)}): check the orders in Seller Central"
+        )
+        end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
+        run.problems.append(f"batch {batch['id']}: {message}")
+        return False
+    age = clock() - from_db(batch["submit_started_at"])
+    if age >= RELEASE_AFTER:
+        message = "Amazon never created a feed for this batch; back to 未連携 to be sent again"
+        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        run.notes.append(f"batch {batch['id']} released: {message}")
+        return False
+    run.notes.append(
+        f"batch {batch['id']}: no feed at Amazon yet for its lost submission; checked again next run"
+    )
+    return True
+
+
+# ------------------------------------------------------------------------------- dry run
+
+
+def _dry_run(store: Store, row: dict, run: StoreRun) -> list[DryFeed]:
+    """The feeds a run would send now, without a call to the mall or a change to the database."""
+    session = offline_session(row)
+    ready, lines = _select(store, row["name"], session, lambda: run.started_at, run, apply=False)
+    return [DryFeed(row["name"], data, len(part)) for data, part in session.render(lines)] if ready else []
+

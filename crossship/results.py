@@ -1,0 +1,173 @@
+"""`results fetch`: learn what the mall did with each submitted batch (SPEC §5, §8).
+
+Per batch: poll → (done) keep the raw report, parse, apply per-order outcomes and move the
+successful orders to their target's destination phase; (failed) 通知失敗; (waiting) wait until the
+result deadline; (the poll itself failing) 通知結果取得失敗 after three successive runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from crossship import mail
+from crossship.errors import AmazonError, CrossshipError, ReportParseError
+from crossship.malls import MallSession, Result, SessionFactory, open_session
+from crossship.notify import NotifyResult, stores_for_run
+from crossship.runs import StoreRun, end_batch, is_due, next_due, record, send_mail
+from crossship.statuses import Status
+from crossship.store import StatusChange, Store
+from crossship.timeutil import Clock, from_db, local_iso, to_db
+
+MAX_FETCH_FAILURES = 3
+
+
+def results_fetch(
+    store: Store,
+    db_path: Path,
+    clock: Clock,
+    *,
+    store_name: str | None = None,
+    force: bool = False,
+    session_factory: SessionFactory = open_session,
+) -> NotifyResult:
+    result = NotifyResult()
+    for row in stores_for_run(store, store_name):
+        run = StoreRun(store=row["name"], job="results", started_at=clock())
+        result.runs.append(run)
+        # a stopped store still learns the results of what it already sent
+        if not force:
+            last = store.last_run(row["name"], "results")
+            if not is_due(last, row["interval_minutes"], run.started_at):
+                due = next_due(last, row["interval_minutes"])
+                run.skipped = f"not due until {local_iso(to_db(due))} (use --force to run now)"
+                continue
+        batches = store.batches(store=row["name"], states=("submitted",))
+        if batches:
+            try:
+                session = session_factory(row, db_path, clock)
+            except CrossshipError as exc:
+                run.problems.append(exc.message)
+            else:
+                targets = {t["phase"]: t["move_to"] for t in store.list_targets(row["name"])}
+                deadline = timedelta(hours=row["result_deadline_hours"])
+                for batch in batches:
+                    _fetch_batch(store, session, batch, targets, deadline, clock, run)
+        send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2")
+        record(store, run, clock())
+    return result
+
+
+def _fetch_batch(
+    store: Store,
+    session: MallSession,
+    batch: dict,
+    targets: dict[str, str | None],
+    deadline: timedelta,
+    clock: Clock,
+    run: StoreRun,
+) -> None:
+    label = f"batch {batch['id']} (feed {batch['feed_id']})"
+    try:
+        poll = session.poll(batch)
+    except AmazonError as exc:
+        failures = batch["fetch_failures"] + 1
+        if failures >= MAX_FETCH_FAILURES:
+            message = (
+                f"the result could not be obtained from Amazon in {failures} successive runs "
+                f"({exc.message}): check the orders in Seller Central"
+            )
+            end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run,
+                      extra={"fetch_failures": failures})
+            run.problems.append(f"{label}: {message}")
+        else:
+            store.update_batch(
+                batch["id"], {"fetch_failures": failures, "last_error": exc.message}, to_db(clock())
+            )
+            run.problems.append(
+                f"{label}: result not obtained ({failures}/{MAX_FETCH_FAILURES}): {exc.message}; "
+                "tried again next run"
+            )
+        return
+    run.feed_ids.append(batch["feed_id"])
+    now = clock()
+    kept = {
+        "fetch_failures": 0,
+        "processing_status": poll.processing_status,
+        "result_document_id": poll.result_document_id,
+    }
+    if poll.report is not None:
+        kept |= {"report": poll.report, "report_charset": poll.report_charset}
+    store.update_batch(batch["id"], kept, to_db(now))  # the raw report is kept before it is read
+    if poll.state == "waiting":
+        age = now - from_db(batch["submitted_at"])
+        if age > deadline:
+            hours = int(deadline.total_seconds() // 3600)
+            message = (
+                f"Amazon had not finished feed {batch['feed_id']} after {hours} h "
+                f"({poll.processing_status}): check the orders in Seller Central"
+            )
+            end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
+        else:
+            run.feed_ids.remove(batch["feed_id"])  # nothing learned yet
+        return
+    if poll.state == "failed":
+        words = session.failure_text(poll)
+        message = f"Amazon ended feed {batch['feed_id']} {poll.processing_status}" + (
+            f": {words}" if words else ""
+        )
+        end_batch(store, batch, Status.NOTIFY_FAILED, message, "notify_failed", clock, run)
+        return
+    try:
+        outcome = session.read_result(poll, store.batch_rows(batch["id"]))
+    except ReportParseError as exc:
+        message = (
+            f"Amazon's processing report for feed {batch['feed_id']} could not be read "
+            f"({exc.message}); it is kept (`crossship batches show {batch['id']}`): "
+            "check the orders in Seller Central"
+        )
+        end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
+        run.problems.append(f"{label}: {message}")
+        return
+    _apply(store, batch, outcome, targets, clock, run)
+
+
+def _apply(
+    store: Store,
+    batch: dict,
+    outcome: Result,
+    targets: dict[str, str | None],
+    clock: Clock,
+    run: StoreRun,
+) -> None:
+    """Every order still in the batch gets its outcome; successes move to their destination."""
+    order_nos = store.batch_order_nos(batch["id"])
+    orders = store.find_orders(order_nos)
+    changes, moves = [], {}
+    for order_no in order_nos:
+        found = outcome.orders.get(order_no)
+        if found is None:  # a sent order the report does not mention was accepted
+            status, message, warnings = Status.SUCCESS, "", []
+        else:
+            status, message, warnings = found.status, found.message, found.warnings
+        text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
+        changes.append(StatusChange(order_no, status, text, warning=bool(warnings)))
+        run.add_outcome(orders[order_no], status, message, warnings)
+        destination = targets.get(orders[order_no]["phase"])
+        if status is Status.SUCCESS and destination:
+            moves[order_no] = destination
+    notes = list(outcome.notes)
+    run.notes.extend(f"feed {batch['feed_id']}: {n}" for n in notes)
+    store.finish_batch(
+        batch,
+        changes,
+        state="done",
+        now=to_db(clock()),
+        batch_changes={
+            "processed": outcome.processed,
+            "successful": outcome.successful,
+            "note": "; ".join(notes) or None,
+        },
+        move_to=moves,
+    )
+    run.moved += len(moves)

@@ -1,0 +1,167 @@
+"""What the two cron jobs share: the due guard, the per-store run record, the result mail."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crossship import mail as mailer
+from crossship.errors import CrossshipError
+from crossship.statuses import Status
+from crossship.store import StatusChange, Store
+from crossship.timeutil import Clock, from_db, local_iso, to_db
+
+EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
+
+# what the operator does next, per API status (seed 5-1)
+ADVICE = {
+    "in_progress": "追加の作業は必要ありません。",
+    "success": "追加の作業はありません。",
+    "notify_failed": (
+        "Amazon側に出荷情報が登録されていません。再度出荷通知が必要です "
+        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    ),
+    "result_failed": (
+        "セラーセントラルで該当注文の出荷情報を確認してください。登録されていない場合は再度出荷通知が"
+        "必要です。登録されている場合は crossship status set 管理番号 --to success で正常にしてください。"
+    ),
+    "error": (
+        "設定情報や注文情報を確認し、修正してください (crossship orders update / config carrier add)。"
+        "修正後、再度出荷通知が必要です (crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    ),
+    "pending": "次回の自動出荷通知で送信されます。",
+}
+
+
+def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
+    """When a job is next due for a store (None: never ran, due now)."""
+    if last_run is None:
+        return None
+    return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
+
+
+def is_due(last_run: str | None, interval_minutes: int, now: datetime) -> bool:
+    due = next_due(last_run, interval_minutes)
+    return due is None or now >= due
+
+
+@dataclass
+class StoreRun:
+    """One job's run for one store: what it did, for the run record, the mail and the CLI."""
+
+    store: str
+    job: str  # "notify" or "results"
+    started_at: datetime
+    skipped: str | None = None  # why nothing was done (not due, stopped)
+    dry_run: bool = False
+    sent: int = 0  # orders sent (notify)
+    feed_ids: list[str] = field(default_factory=list)
+    batch_ids: list[int] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)  # final statuses given in this run
+    failures: list[dict] = field(default_factory=list)  # orders that ended badly, with why
+    warnings: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # run-level failures: exit 1
+    notes: list[str] = field(default_factory=list)
+    moved: int = 0
+    mail_error: str | None = None
+
+    def count(self, status: str) -> int:
+        return self.statuses.get(status, 0)
+
+    def add_outcome(
+        self, order: dict, status: Status, message: str = "", warnings: list[str] | None = None
+    ) -> None:
+        self.statuses[status.value] += 1
+        if status not in (Status.SUCCESS, Status.PENDING, Status.IN_PROGRESS):
+            self.failures.append(
+                {
+                    "order_no": order["order_no"],
+                    "mall_order_id": order.get("mall_order_id"),
+                    "status": status.value,
+                    "status_label": status.label,
+                    "message": message,
+                }
+            )
+        for warning in warnings or []:
+            self.warnings.append({"order_no": order["order_no"], "message": warning})
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.problems or self.mail_error)
+
+    @property
+    def eventful(self) -> bool:
+        """Whether the run sent or changed anything (a mail is due)."""
+        return bool(self.sent or self.statuses or self.problems)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "feed_ids": self.feed_ids,
+            "batch_ids": self.batch_ids,
+            "statuses": dict(self.statuses),
+            "moved": self.moved,
+            "problems": self.problems,
+            "notes": self.notes,
+            "warnings": len(self.warnings),
+            "mail_error": self.mail_error,
+        }
+
+
+def record(store: Store, run: StoreRun, finished_at: datetime) -> None:
+    """Write the run record; only a run that did its work moves the guard's clock."""
+    store.record_run(
+        store=run.store,
+        job=run.job,
+        started_at=to_db(run.started_at),
+        finished_at=to_db(finished_at),
+        outcome="failed" if run.failed else "ok",
+        summary=run.summary(),
+    )
+
+
+def send_mail(store: Store, db_path: Path, run: StoreRun, subject: str, template: str) -> None:
+    """Mail the run's result when it sent or failed anything; a failure is noted, never raised."""
+    if not run.eventful:
+        return
+    from crossship.secrets import smtp_password  # late: only runs that mail read credentials
+
+    settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
+    if not settings.smtp_host and not settings.recipients:
+        run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
+        return
+    context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
+    try:
+        mailer.send(settings, smtp_password(db_path), mailer.compose(subject, template, context))
+    except CrossshipError as exc:
+        run.mail_error = exc.message
+
+
+def end_batch(
+    store: Store,
+    batch: dict,
+    status: Status,
+    message: str,
+    state: str,
+    clock: Clock,
+    run: StoreRun,
+    *,
+    count: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Give every order still in the batch one status, and the batch its end state."""
+    order_nos = store.batch_order_nos(batch["id"])
+    orders = store.find_orders(order_nos)
+    store.finish_batch(
+        batch,
+        [StatusChange(o, status, message) for o in order_nos],
+        state=state,
+        now=to_db(clock()),
+        batch_changes={"last_error": message, **(extra or {})},
+    )
+    if count:
+        for order_no in order_nos:
+            run.add_outcome(orders[order_no], status, message)
