@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 
@@ -29,7 +29,7 @@ ENCODINGS: dict[str, tuple[str, str]] = {
 
 # Line ending per encoding, copied from Amazon's own template downloads: the UTF-8 sample uses LF,
 # the Shift_JIS (CP932) one CRLF; header and data rows share it so each feed is consistent.
-NEWLINES: dict[str, str] = {"utf-8": "\n", "cp932": "\r\n"}
+NEWLINES: dict[str, Literal["\n", "\r\n"]] = {"utf-8": "\n", "cp932": "\r\n"}
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
 
@@ -104,7 +104,9 @@ def _item_lines(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def feed_lines(
-    order: dict[str, Any], items: Iterable[dict[str, Any]], carrier: dict[str, Any] | None
+    order: dict[str, Any],
+    items: Iterable[dict[str, Any]],
+    carrier: dict[str, Any] | None,
 ) -> list[FeedLine]:
     """One row per item line with an order-item-id, else one row for the whole order."""
     carrier = carrier or {}
@@ -154,8 +156,16 @@ def check_order(
     ]
     for name, value, fix in _free_text_values(order, items, carrier, order_no):
         problem = _value_problem(value, codec)
-        if problem:
-            errors.append(f"{name} {problem}: {fix}")
+        if problem is None:
+            continue
+        text, encoding_is_why = problem
+        if encoding_is_why:
+            store = _text(order.get("store")) or "STORE"
+            fix += (
+                ", or set the store's encoding with "
+                f"`crossship config store set {store} --encoding utf-8`"
+            )
+        errors.append(f"{name} {text}: {fix}")
     return Check(errors=errors, warnings=_warnings(order, items, order_no, is_split_parent))
 
 
@@ -182,12 +192,11 @@ def _is_real_date(value: str) -> bool:
 
 def _check_mall_order_id(order: dict[str, Any]) -> list[str]:
     fix = "correct it in the order file and re-import it with `crossship orders import FILE`"
-    value = _text(order.get("mall_order_id")).strip()
-    if not value:
+    value = _text(order.get("mall_order_id"))
+    if not value.strip():
         return [f"注文番号 (mall_order_id) is missing: {fix}"]
-    if not _MALL_ORDER_ID.fullmatch(_text(order.get("mall_order_id"))):
-        shown = _text(order.get("mall_order_id"))
-        return [f"注文番号 (mall_order_id) {shown!r} is not an Amazon order id NNN-NNNNNNN-NNNNNNN: {fix}"]
+    if not _MALL_ORDER_ID.fullmatch(value):
+        return [f"注文番号 (mall_order_id) {value!r} is not NNN-NNNNNNN-NNNNNNN: {fix}"]
     return []
 
 
@@ -195,30 +204,30 @@ def _check_carrier(
     order: dict[str, Any], carrier: dict[str, Any] | None, order_no: str
 ) -> list[str]:
     name = _text(order.get("carrier")).strip()
-    if not name:
-        return [
-            f"配送便 (carrier) is missing: set it with "
-            f"`crossship orders update {order_no} --carrier NAME`"
-        ]
+    code = _text(carrier.get("amazon_carrier_code")).strip() if carrier else ""
+    choose = f"`crossship orders update {order_no} --carrier NAME`"
     register = f"`crossship config carrier add {name} --amazon-carrier-code CODE`"
-    if carrier is None:
-        return [
+    if not name:
+        problem = f"配送便 (carrier) is missing: set it with {choose}"
+    elif carrier is None:
+        problem = (
             f"配送便 (carrier) {name!r} is not a registered carrier: register it with {register} "
-            f"or choose another with `crossship orders update {order_no} --carrier NAME`"
-        ]
-    code = _text(carrier.get("amazon_carrier_code")).strip()
-    if not code:
-        return [
+            f"or choose another with {choose}"
+        )
+    elif not code:
+        problem = (
             f"配送便 (carrier) {name!r} has no Amazon carrier-code (配送業者コード), required by "
             f"Amazon Japan: set it with {register}"
-        ]
-    if code == "Other" and not _text(carrier.get("amazon_carrier_name")).strip():
-        return [
+        )
+    elif code == "Other" and not _text(carrier.get("amazon_carrier_name")).strip():
+        problem = (
             f"配送便 (carrier) {name!r} has carrier-code Other but no Amazon carrier-name "
-            f"(配送業者名): set it with `crossship config carrier add {name} "
-            "--amazon-carrier-code Other --amazon-carrier-name TEXT`"
-        ]
-    return []
+            f"(配送業者名), which Amazon then requires: set it with `crossship config carrier add "
+            f"{name} --amazon-carrier-code Other --amazon-carrier-name TEXT`"
+        )
+    else:
+        return []
+    return [problem]
 
 
 def _check_items(items: list[dict[str, Any]]) -> list[str]:
@@ -237,7 +246,9 @@ def _check_items(items: list[dict[str, Any]]) -> list[str]:
     with_ids = _item_lines(items)
     if with_ids and len(with_ids) < len(items):
         # sending only the lines with ids would leave the other items unshipped at Amazon
-        missing = ", ".join(str(i.get("line")) for i in items if i not in with_ids)
+        missing = ", ".join(
+            str(i.get("line")) for i in items if not _text(i.get("item_id")).strip()
+        )
         errors.append(
             f"注文商品番号 (item_id) is missing on item line(s) {missing} while other lines have "
             f"one: give every line its order-item-id, or none, and {fix}"
@@ -274,20 +285,16 @@ def _free_text_values(
         )
 
 
-def _value_problem(value: str, codec: str) -> str | None:
-    """Why ``value`` cannot be written into the feed, or None."""
+def _value_problem(value: str, codec: str) -> tuple[str, bool] | None:
+    """Why ``value`` cannot be written into the feed, and whether the encoding is why; or None."""
     bad = _FORBIDDEN.search(value)
     if bad:
-        return f"contains {_describe(bad.group())}, which would break the feed's rows"
+        return f"contains {_describe(bad.group())}, which would break the feed's rows", False
     try:
         value.encode(codec)
     except UnicodeEncodeError as exc:
         char = exc.object[exc.start]
-        return (
-            f"contains {_describe(char)}, which the feed encoding {codec} cannot hold "
-            "(or set the store's encoding to utf-8 with "
-            "`crossship config store set STORE --encoding utf-8`)"
-        )
+        return f"contains {_describe(char)}, which the feed encoding {codec} cannot hold", True
     return None
 
 
@@ -301,7 +308,10 @@ def _describe(char: str) -> str:
 
 
 def _warnings(
-    order: dict[str, Any], items: list[dict[str, Any]], order_no: str, is_split_parent: bool
+    order: dict[str, Any],
+    items: list[dict[str, Any]],
+    order_no: str,
+    is_split_parent: bool,
 ) -> list[str]:
     warnings = []
     if not _text(order.get("tracking_number")).strip():
@@ -397,9 +407,7 @@ class FeedRenderer:
 
     def _refuse_control_characters(self, lines: Sequence[FeedLine]) -> None:
         # one scan over all values: check_order should have refused these already
-        joined = "\x1f".join("\x1f".join(_feed_values(line)) for line in lines)
-        joined = joined.replace("\x1f", "")
-        if not _FORBIDDEN.search(joined):
+        if not _FORBIDDEN.search("".join(map("".join, map(_feed_values, lines)))):
             return
         for line in lines:
             for name, value in zip(FEED_FIELDS, _feed_values(line), strict=True):
@@ -425,7 +433,9 @@ class FeedRenderer:
         )
 
 
-def _load_template(newline: str, template_path: str | Path | None) -> jinja2.Template:
+def _load_template(
+    newline: Literal["\n", "\r\n"], template_path: str | Path | None
+) -> jinja2.Template:
     if template_path is None:
         loader: jinja2.BaseLoader = jinja2.PackageLoader("crossship", "templates")
         name = TEMPLATE_NAME
@@ -438,7 +448,7 @@ def _load_template(newline: str, template_path: str | Path | None) -> jinja2.Tem
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # a TSV, not HTML: "&" in a carrier name stays "&"
         keep_trailing_newline=True,
-        newline_sequence=newline,  # type: ignore[arg-type]  # every template newline -> feed's
+        newline_sequence=newline,  # every newline of the template becomes the feed's
     )
     try:
         return env.get_template(name)
