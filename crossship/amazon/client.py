@@ -1,0 +1,646 @@
+"""The one module that knows SP-API HTTP: LWA tokens, Feeds API 2021-06-30, presigned S3 URLs.
+
+Every call has a timeout. Calls that are safe to repeat are retried on 429, 5xx and network
+failures with exponential backoff and full jitter; createFeed, which has no idempotency key, is
+retried only on 429. Every failure becomes an ``AmazonError`` whose ``outcome`` says what is known
+about the call's effect at Amazon, and whose message never holds a secret or an access token.
+"""
+
+from __future__ import annotations
+
+import collections
+import email.message
+import gzip
+import html
+import ipaddress
+import json
+import logging
+import random
+import re
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.client import RemoteDisconnected
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from crossship import __version__
+from crossship.errors import AmazonError, ConfigError
+
+FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
+JP_MARKETPLACE = "A1VC38T7YXB528"
+DEFAULT_ENDPOINT = "https://sellingpartnerapi-fe.amazon.com"
+DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+
+FEEDS_PATH = "/feeds/2021-06-30/feeds"
+DOCUMENTS_PATH = "/feeds/2021-06-30/documents"
+GZIP_MAGIC = b"\x1f\x8b"
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+GET_FEEDS_PAGE_SIZE = 100  # the model's maximum: fewest getFeeds calls (rate 1 per 45 s)
+SNIPPET_CHARS = 200
+
+log = logging.getLogger("crossship.amazon")
+
+# calls that change nothing a repeat would duplicate; createFeed is the one that would
+IDEMPOTENT = frozenset(
+    {"token", "createFeedDocument", "upload", "getFeeds", "getFeed", "getFeedDocument", "download"}
+)
+# calls to SP-API proper: they carry the access token; presigned S3 URLs and LWA do not
+SP_API = frozenset({"createFeedDocument", "createFeed", "getFeeds", "getFeed", "getFeedDocument"})
+S3 = frozenset({"upload", "download"})
+
+# network failures that happen before any byte of the request leaves this machine
+_BEFORE_SENDING = (
+    ConnectTimeoutError,  # includes urllib3's NewConnectionError and NameResolutionError
+    ConnectionRefusedError,
+    socket.gaierror,
+    ssl.SSLCertVerificationError,
+)
+# request errors that are our own mistakes, not the network's: repeating cannot help
+_NOT_NETWORK = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+)
+
+
+def check_url(url: str, what: str) -> str:
+    """Return ``url`` if crossship may talk to it: https anywhere, plain http only to loopback."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{what} {_display_url(url)!r} is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not host:
+        raise ConfigError(f"{what} {_display_url(url)!r} is not an https:// URL with a host name")
+    if scheme == "http" and not _is_loopback(host):
+        raise ConfigError(
+            f"{what} {_display_url(url)!r} is refused: use https://; plain http:// is allowed "
+            "only to a loopback address (127.0.0.0/8, ::1, localhost)"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other name could resolve anywhere
+
+
+def _display_url(url: str) -> str:
+    """The URL without user info and query: presigned URLs carry their signature in the query."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "<unparsable URL>"
+    return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url.split("?")[0]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A store's LWA credentials. All three are secrets: never shown, logged or stored."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+    def __repr__(self) -> str:
+        return "Credentials(client_id=***, client_secret=***, refresh_token=***)"
+
+    __str__ = __repr__
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.client_id, self.client_secret, self.refresh_token)
+
+
+@dataclass
+class _Failure:
+    """One failed attempt, before it is known whether it will be retried."""
+
+    outcome: str
+    message: str
+    retryable: bool
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+
+
+class AmazonClient:
+    """SP-API Feeds calls for one store. One access token per client, that is per run."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        endpoint: str = DEFAULT_ENDPOINT,
+        token_url: str = DEFAULT_TOKEN_URL,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+        user_agent: str = f"crossship/{__version__}",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.credentials = credentials
+        self.endpoint = check_url(endpoint, "endpoint").rstrip("/")
+        self.token_url = check_url(token_url, "token URL")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+        self.rand = rand
+        self._own_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self.user_agent = user_agent
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._access_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AmazonClient(endpoint={self.endpoint!r})"
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- Feeds API ------------------------------------------------------------------------
+
+    def create_feed_document(self, content_type: str) -> dict[str, Any]:
+        """Reserve a feed document; returns ``{"feedDocumentId", "url"}`` (url: presigned PUT)."""
+        response = self._sp_api(
+            "createFeedDocument", "POST", DOCUMENTS_PATH, json={"contentType": content_type}
+        )
+        body = self._json_object("createFeedDocument", response, ("feedDocumentId", "url"))
+        return {"feedDocumentId": body["feedDocumentId"], "url": body["url"]}
+
+    def upload(self, url: str, data: bytes, content_type: str) -> None:
+        """PUT the feed to its presigned URL; S3 checks the Content-Type against the signature."""
+        self._presigned("upload", "PUT", url, data=data, headers={"Content-Type": content_type})
+
+    def create_feed(
+        self,
+        document_id: str,
+        *,
+        feed_type: str = FEED_TYPE,
+        marketplace_ids: Sequence[str] = (JP_MARKETPLACE,),
+    ) -> str:
+        """Submit an uploaded document as a feed; returns the feedId. Never repeated blindly."""
+        spec = {
+            "feedType": feed_type,
+            "marketplaceIds": list(marketplace_ids),
+            "inputFeedDocumentId": document_id,
+        }
+        response = self._sp_api("createFeed", "POST", FEEDS_PATH, json=spec)
+        return self._json_object("createFeed", response, ("feedId",))["feedId"]
+
+    def get_feeds(
+        self,
+        *,
+        created_since: datetime,
+        feed_types: Sequence[str] = (FEED_TYPE,),
+        marketplace_ids: Sequence[str] = (JP_MARKETPLACE,),
+        processing_statuses: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every feed matching the filters, all pages: reconciles a lost createFeed answer."""
+        params: dict[str, str] = {
+            "feedTypes": ",".join(feed_types),
+            "marketplaceIds": ",".join(marketplace_ids),
+            "pageSize": str(GET_FEEDS_PAGE_SIZE),
+            "createdSince": _iso_utc(created_since),
+        }
+        if processing_statuses:
+            params["processingStatuses"] = ",".join(processing_statuses)
+        feeds: list[dict[str, Any]] = []
+        for page in self._feed_pages(params):
+            feeds.extend(page)
+        return feeds
+
+    def _feed_pages(self, params: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+        seen: set[str] = set()
+        while True:
+            response = self._sp_api("getFeeds", "GET", FEEDS_PATH, params=params)
+            body = self._json_object("getFeeds", response, ())
+            feeds = body.get("feeds")
+            if not isinstance(feeds, list) or not all(isinstance(f, dict) for f in feeds):
+                raise self._error("getFeeds", "not_sent", "Amazon answered without a feeds list")
+            yield feeds
+            token = body.get("nextToken")
+            if not token:
+                return
+            if token in seen:  # a server repeating itself must not keep a cron run busy forever
+                raise self._error("getFeeds", "not_sent", "Amazon repeated a nextToken")
+            seen.add(token)
+            params = {"nextToken": token}  # the model: nextToken must be the only parameter
+
+    def get_feed(self, feed_id: str) -> dict[str, Any]:
+        """The feed's processing status and, once done, its resultFeedDocumentId."""
+        response = self._sp_api("getFeed", "GET", f"{FEEDS_PATH}/{_path_id(feed_id)}")
+        return self._json_object("getFeed", response, ("feedId", "processingStatus"))
+
+    def get_feed_document(self, document_id: str) -> dict[str, Any]:
+        """Where to download: ``{"feedDocumentId", "url", maybe "compressionAlgorithm"}``."""
+        response = self._sp_api(
+            "getFeedDocument", "GET", f"{DOCUMENTS_PATH}/{_path_id(document_id)}"
+        )
+        return self._json_object("getFeedDocument", response, ("feedDocumentId", "url"))
+
+    def download(self, url: str, compression: str | None) -> tuple[bytes, str | None]:
+        """The report's bytes (gunzipped when needed) and the charset its Content-Type names."""
+        response = self._presigned("download", "GET", url)
+        charset = _charset(response.headers.get("Content-Type"))
+        content = response.content
+        if compression is None:
+            return content, charset
+        if compression.upper() != "GZIP":
+            raise self._error(
+                "download", "not_sent", f"unknown compressionAlgorithm {compression!r}"
+            )
+        return self._gunzip(content), charset
+
+    def _gunzip(self, content: bytes) -> bytes:
+        if not content.startswith(GZIP_MAGIC):
+            return content  # requests already undid a Content-Encoding: gzip; never gunzip twice
+        try:
+            return gzip.decompress(content)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._error(
+                "download",
+                "not_sent",
+                f"the report is compressed with GZIP but cannot be decompressed ({exc}); "
+                "it is truncated or corrupt",
+            ) from None
+
+    # ---- LWA ------------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        if self._access_token is None:
+            self._access_token = self._fetch_token()
+        return self._access_token
+
+    def _fetch_token(self) -> str:
+        if not all(self.credentials.secrets()):
+            raise self._error(
+                "token",
+                "not_sent",
+                "the LWA credentials are incomplete: set the client id, client secret and "
+                "refresh token of this store",
+            )
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.credentials.refresh_token,
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret,
+        }
+        response = self._send("token", "POST", self.token_url, data=form)
+        token = self._json_object("token", response, ("access_token",))["access_token"]
+        return token
+
+    # ---- HTTP -----------------------------------------------------------------------------
+
+    def _sp_api(self, op: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self._send(op, method, self.endpoint + path, **kwargs)
+
+    def _presigned(self, op: str, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            check_url(url, "the document URL Amazon gave")
+        except ConfigError as exc:
+            raise self._error(op, "not_sent", exc.message) from None
+        return self._send(op, method, url, **kwargs)
+
+    def _send(self, op: str, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One operation: retries with backoff, the single token renewal; returns a 2xx answer."""
+        attempt = 1
+        renewed = False
+        while True:
+            try:
+                response = self._attempt(op, method, url, attempt, **kwargs)
+            except requests.RequestException as exc:
+                failure = self._network_failure(op, url, exc)
+            else:
+                if 200 <= response.status_code < 300:
+                    return response
+                if op in SP_API and response.status_code in (401, 403) and not renewed:
+                    renewed = True  # the token may have expired or been revoked: renew once
+                    self._access_token = None
+                    continue
+                failure = self._http_failure(op, response)
+            delay = self._delay(attempt, failure)
+            if delay is None:
+                raise self._error(
+                    op, failure.outcome, failure.message, status=failure.status, code=failure.code
+                )
+            log.debug("%s: retrying in %.1f s", op, delay)
+            self.sleep(delay)
+            attempt += 1
+
+    def _attempt(
+        self,
+        op: str,
+        method: str,
+        url: str,
+        attempt: int,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        headers = {"User-Agent": self.user_agent, **(headers or {})}
+        if op in SP_API:
+            headers["x-amz-access-token"] = self._token()
+        self.calls[op] += 1
+        try:
+            # redirects are refused: requests would forward x-amz-access-token to any host
+            response = self.session.request(
+                method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as exc:
+            log.debug(
+                "%s %s %s failed: %s (attempt %d)",
+                op,
+                method,
+                _display_url(url),
+                type(exc).__name__,
+                attempt,
+            )
+            raise
+        log.debug(
+            "%s %s %s -> %d (attempt %d)",
+            op,
+            method,
+            _display_url(url),
+            response.status_code,
+            attempt,
+        )
+        return response
+
+    def _delay(self, attempt: int, failure: _Failure) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if not failure.retryable or attempt >= self.max_attempts:
+            return None
+        if failure.retry_after is not None:
+            # waiting longer than the cap would hold the run's lock: give up, the next run retries
+            return failure.retry_after if failure.retry_after <= BACKOFF_CAP else None
+        return self.rand() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+
+    def _network_failure(self, op: str, url: str, exc: requests.RequestException) -> _Failure:
+        host = urlsplit(url).hostname or "?"
+        if isinstance(exc, _NOT_NETWORK):
+            return _Failure(
+                "not_sent", f"{op}: the request could not be made ({_reason(exc)})", False
+            )
+        if op == "token":
+            message = f"could not get an LWA access token from {host} ({_reason(exc)})"
+            return _Failure("not_sent", message, True)
+        if _failed_before_sending(exc):
+            message = f"could not reach {host} ({_reason(exc)}); nothing was sent"
+            return _Failure("not_sent", message, op in IDEMPOTENT)
+        message = (
+            f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
+            "whether Amazon received it is unknown"
+        )
+        return _Failure("unknown", message, op in IDEMPOTENT)
+
+    def _http_failure(self, op: str, response: requests.Response) -> _Failure:
+        status = response.status_code
+        code, text = _describe_error(op, response)
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            # throttled: Amazon refused the call before acting on it
+            return _Failure("not_sent", text, True, status, code, retry_after)
+        if op == "token":
+            text += "; check the LWA client id, client secret and refresh token of this store"
+            return _Failure("not_sent", text, status >= 500, status, code, retry_after)
+        if status >= 500:
+            return _Failure("unknown", text, op in IDEMPOTENT, status, code, retry_after)
+        if op in SP_API and status in (401, 403):
+            text += " (a renewed access token was refused too: check the app's authorization)"
+        return _Failure("rejected", text, False, status, code)
+
+    def _json_object(self, op: str, response: requests.Response, required: tuple[str, ...]) -> dict:
+        """The 2xx answer's JSON object, with each required field a non-empty string."""
+        # a createFeed answer we cannot read may still mean a feed was created; other calls are
+        # safe to repeat, so nothing is lost by treating them as not sent
+        outcome = "unknown" if op == "createFeed" else "not_sent"
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            snippet = _snippet(response.content)
+            raise self._error(
+                op,
+                outcome,
+                f"Amazon answered {response.status_code} with a body that is not JSON: {snippet!r}",
+                status=response.status_code,
+            ) from None
+        if not isinstance(body, dict):
+            raise self._error(
+                op,
+                outcome,
+                "Amazon answered with JSON that is not an object",
+                status=response.status_code,
+            )
+        missing = [
+            name for name in required if not (isinstance(body.get(name), str) and body[name])
+        ]
+        if missing:
+            raise self._error(
+                op,
+                outcome,
+                f"Amazon's answer lacks {', '.join(missing)}",
+                status=response.status_code,
+            )
+        return body
+
+    def _error(
+        self,
+        op: str,
+        outcome: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> AmazonError:
+        text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
+        return AmazonError(
+            self._scrub(text), outcome=outcome, status=status, code=code, operation=op
+        )
+
+    def _scrub(self, text: str) -> str:
+        """Blank out any secret an answer might have echoed back."""
+        for secret in (*self.credentials.secrets(), self._access_token or ""):
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+# ---- helpers without state -------------------------------------------------------------------
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("created_since must be timezone-aware")
+    # seconds are floored: a slightly earlier bound only widens the reconciliation window
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _path_id(value: str) -> str:
+    if not value or "/" in value or "?" in value or "#" in value:
+        raise ValueError(f"not an Amazon identifier: {value!r}")
+    return value
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    message = email.message.Message()
+    message["Content-Type"] = content_type
+    charset = message.get_param("charset")
+    return charset.strip() if isinstance(charset, str) and charset.strip() else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds; an HTTP-date or garbage is ignored in favour of our own backoff."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < float("inf") else None
+
+
+def _snippet(content: bytes) -> str:
+    text = content[: SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    return " ".join(text.split())[:SNIPPET_CHARS]
+
+
+def _describe_error(op: str, response: requests.Response) -> tuple[str | None, str]:
+    """``(code, message)`` for a non-2xx answer: SP-API JSON, LWA JSON, S3 XML or anything."""
+    status = f"{response.status_code}"
+    who = "the document storage (S3)" if op in S3 else "Amazon"
+    content = response.content
+    xml = _s3_error(content)
+    if xml is not None:
+        code, message = xml
+        text = f"{op}: {who} answered {status} {code}: {message}"
+        if code == "SignatureDoesNotMatch" and op == "upload":
+            text += (
+                " (the upload's Content-Type must equal the contentType given to "
+                "createFeedDocument)"
+            )
+        return code, text
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    described = _json_error(body)
+    if described is not None:
+        code, message = described
+        return code, f"{op}: {who} answered {status} {message}"
+    reason = f" {response.reason}" if response.reason else ""
+    if not content.strip():
+        return None, f"{op}: {who} answered {status}{reason} with an empty body"
+    kind = "JSON without an error list" if body is not None else "a body that is not JSON"
+    return None, f"{op}: {who} answered {status}{reason} with {kind}: {_snippet(content)!r}"
+
+
+def _json_error(body: object) -> tuple[str | None, str] | None:
+    if not isinstance(body, dict):
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+        parts = [_one_error(e) for e in errors]
+        return str(errors[0].get("code") or "") or None, "; ".join(parts)
+    if isinstance(body.get("error"), str):  # LWA: {"error": ..., "error_description": ...}
+        description = body.get("error_description")
+        tail = f": {' '.join(str(description).split())}" if description else ""
+        return body["error"], f"{body['error']}{tail}"
+    return None
+
+
+def _one_error(error: dict[str, Any]) -> str:
+    text = f"{error.get('code') or 'error'}: {' '.join(str(error.get('message') or '').split())}"
+    details = " ".join(str(error.get("details") or "").split()).rstrip(";")
+    return f"{text} ({details})" if details else text
+
+
+def _s3_error(content: bytes) -> tuple[str, str] | None:
+    # a regex, not an XML parser: the body is untrusted and may be truncated
+    head = content[:4096].decode("utf-8", "replace")
+    code = re.search(r"<Code>\s*([^<]*?)\s*</Code>", head)
+    if "<Error>" not in head or code is None:
+        return None
+    message = re.search(r"<Message>\s*([^<]*?)\s*</Message>", head)
+    text = html.unescape(message.group(1)) if message else ""
+    return html.unescape(code.group(1)), " ".join(text.split())[:SNIPPET_CHARS]
+
+
+def _failed_before_sending(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    # an unrecognised ConnectionError counts as sent: for createFeed that is the safe side
+    return any(isinstance(e, _BEFORE_SENDING) for e in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (args, MaxRetryError.reason, __cause__), not __context__:
+    an unrelated earlier error must not pass for a cause."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [a for a in current.args if isinstance(a, BaseException)]
+        if isinstance(current, MaxRetryError) and current.reason is not None:
+            wrapped.append(current.reason)
+        if current.__cause__ is not None:
+            wrapped.append(current.__cause__)
+        pending.extend(wrapped)
+
+
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (socket.gaierror, "the host name could not be resolved"),
+    (ConnectionRefusedError, "connection refused"),
+    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
+    (ConnectionResetError, "connection reset"),
+    (RemoteDisconnected, "the server closed the connection without answering"),
+    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
+    (requests.ConnectTimeout, "no connection within the connect timeout"),
+    (requests.ReadTimeout, "no answer within the read timeout"),
+    (requests.exceptions.SSLError, "TLS failed"),
+)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A short cause in words: requests' own text repeats the URL, query and signature included."""
+    causes = list(_causes(exc))
+    for kind, words in _REASONS:
+        if any(isinstance(e, kind) for e in causes):
+            return words
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
