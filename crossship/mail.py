@@ -67,7 +67,9 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
     """Deliver one mail, or raise MailError saying why (never with the password in it)."""
     gaps = settings.missing()
     if gaps:
-        raise MailError("mail settings are incomplete: set " + ", ".join(gaps) + " with `config mail set`")
+        raise MailError(
+            "mail settings are incomplete: set " + ", ".join(gaps) + " with `config mail set`"
+        )
     message = EmailMessage()
     message["Subject"] = mail.subject
     message["From"] = settings.sender

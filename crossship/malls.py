@@ -120,4 +120,6 @@ def offline_session(store_row: dict) -> MallSession:
         from crossship.amazon.mall import AmazonSession
 
         return AmazonSession(store_row, None, clock=lambda: None)  # type: ignore[arg-type,return-value]
-    raise ConfigError(f"store {store_row['name']!r} is a {store_row['mall']} store: not supported yet")
+    raise ConfigError(
+        f"store {store_row['name']!r} is a {store_row['mall']} store: not supported yet"
+    )

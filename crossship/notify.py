@@ -14,7 +14,15 @@ from pathlib import Path
 from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, UsageError
 from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
-from crossship.runs import StoreRun, end_batch, is_due, next_due, record, send_mail
+from crossship.runs import (
+    StoreRun,
+    Transport,
+    end_batch,
+    is_due,
+    next_due,
+    record,
+    send_mail,
+)
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
@@ -28,6 +36,7 @@ class NotifyOptions:
     store: str | None = None
     force: bool = False
     dry_run: bool = False
+    mail_transport: Transport | None = None  # None: SMTP; the demo collects the mails instead
 
 
 @dataclass
@@ -90,7 +99,9 @@ def notify_run(
             run.problems.append(exc.message)
         else:
             _notify_store(store, row, session, clock, run)
-        send_mail(store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2")
+        send_mail(
+            store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2", options.mail_transport
+        )
         record(store, run, clock())
     return result
 
@@ -260,5 +271,8 @@ def _dry_run(store: Store, row: dict, run: StoreRun) -> list[DryFeed]:
     """The feeds a run would send now, without a call to the mall or a change to the database."""
     session = offline_session(row)
     ready, lines = _select(store, row["name"], session, lambda: run.started_at, run, apply=False)
-    return [DryFeed(row["name"], data, len(part)) for data, part in session.render(lines)] if ready else []
-
+    return (
+        [DryFeed(row["name"], data, len(part)) for data, part in session.render(lines)]
+        if ready
+        else []
+    )

@@ -14,7 +14,15 @@ from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, ReportParseError
 from crossship.malls import MallSession, Result, SessionFactory, open_session
 from crossship.notify import NotifyResult, stores_for_run
-from crossship.runs import StoreRun, end_batch, is_due, next_due, record, send_mail
+from crossship.runs import (
+    StoreRun,
+    Transport,
+    end_batch,
+    is_due,
+    next_due,
+    record,
+    send_mail,
+)
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
@@ -30,6 +38,7 @@ def results_fetch(
     store_name: str | None = None,
     force: bool = False,
     session_factory: SessionFactory = open_session,
+    mail_transport: Transport | None = None,
 ) -> NotifyResult:
     result = NotifyResult()
     for row in stores_for_run(store, store_name):
@@ -53,7 +62,7 @@ def results_fetch(
                 deadline = timedelta(hours=row["result_deadline_hours"])
                 for batch in batches:
                     _fetch_batch(store, session, batch, targets, deadline, clock, run)
-        send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2")
+        send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2", mail_transport)
         record(store, run, clock())
     return result
 
@@ -77,8 +86,16 @@ def _fetch_batch(
                 f"the result could not be obtained from Amazon in {failures} successive runs "
                 f"({exc.message}): check the orders in Seller Central"
             )
-            end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run,
-                      extra={"fetch_failures": failures})
+            end_batch(
+                store,
+                batch,
+                Status.RESULT_FAILED,
+                message,
+                "result_failed",
+                clock,
+                run,
+                extra={"fetch_failures": failures},
+            )
             run.problems.append(f"{label}: {message}")
         else:
             store.update_batch(

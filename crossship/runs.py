@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -123,7 +124,17 @@ def record(store: Store, run: StoreRun, finished_at: datetime) -> None:
     )
 
 
-def send_mail(store: Store, db_path: Path, run: StoreRun, subject: str, template: str) -> None:
+Transport = Callable[[mailer.MailSettings, "str | None", mailer.Mail], None]
+
+
+def send_mail(
+    store: Store,
+    db_path: Path,
+    run: StoreRun,
+    subject: str,
+    template: str,
+    transport: Transport | None = None,
+) -> None:
     """Mail the run's result when it sent or failed anything; a failure is noted, never raised."""
     if not run.eventful:
         return
@@ -135,7 +146,8 @@ def send_mail(store: Store, db_path: Path, run: StoreRun, subject: str, template
         return
     context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
     try:
-        mailer.send(settings, smtp_password(db_path), mailer.compose(subject, template, context))
+        deliver = transport or mailer.send
+        deliver(settings, smtp_password(db_path), mailer.compose(subject, template, context))
     except CrossshipError as exc:
         run.mail_error = exc.message
 

@@ -30,6 +30,7 @@ class App:
     verbose: int = 0
     clock: Clock = utcnow
     failed: bool = False  # "done, but something failed": exit 1 at the end
+    mail_transport: Callable[..., None] | None = None  # the demo collects mails instead of SMTP
     _store: Store | None = field(default=None, repr=False)
 
     @property
@@ -101,7 +102,9 @@ def _silence_stdout() -> None:
     envvar="CROSSSHIP_DB",
     help="SQLite database (env CROSSSHIP_DB; default ~/.local/share/crossship/crossship.db).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something failed (for cron).")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print nothing unless something failed (for cron)."
+)
 @click.option("-v", "--verbose", count=True, help="Say more on stderr; -vv shows each HTTP call.")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None, quiet: bool, verbose: int) -> None:
@@ -116,10 +119,13 @@ def cli(ctx: click.Context, db_path: Path | None, quiet: bool, verbose: int) -> 
         quiet=quiet,
         verbose=0 if quiet else verbose,
         clock=preset.get("clock", utcnow),
+        mail_transport=preset.get("mail_transport"),
     )
     ctx.obj = app
     ctx.call_on_close(app.close)
-    level = logging.WARNING if app.verbose == 0 else logging.INFO if app.verbose == 1 else logging.DEBUG
+    level = (
+        logging.WARNING if app.verbose == 0 else logging.INFO if app.verbose == 1 else logging.DEBUG
+    )
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())

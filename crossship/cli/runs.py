@@ -1,0 +1,233 @@
+"""The cron jobs (`notify run`, `results fetch`) and the batches they leave (`batches ...`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from crossship.cli.app import App, cli, finish, output_options, pass_app
+from crossship.lock import RunLock
+from crossship.notify import NotifyOptions, NotifyResult, notify_run
+from crossship.output import write_record, write_rows
+from crossship.results import results_fetch
+from crossship.runs import StoreRun
+from crossship.statuses import label_of
+from crossship.timeutil import local_iso
+
+
+@cli.group()
+def notify() -> None:
+    """Send shipment notifications (出荷通知) to the malls."""
+
+
+@notify.command("run")
+@click.option("--store", "store_name", metavar="NAME", help="Only this store.")
+@click.option("--force", is_flag=True, help="Run even if the store's interval has not passed.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the feed(s) that would be sent; change nothing."
+)
+@pass_app
+def notify_run_command(app: App, store_name: str | None, force: bool, dry_run: bool) -> None:
+    """Send each started store's eligible orders as one feed (cron, every 15 minutes).
+
+    Orders in a target phase, 管理区分 通常, 未連携, not FBA and not bundled children are
+    checked, sent and set 連携中; orders that fail a check become エラー with the reason.
+    """
+    options = NotifyOptions(
+        store=store_name, force=force, dry_run=dry_run, mail_transport=app.mail_transport
+    )
+    with RunLock(app.db_path):
+        result = notify_run(app.store, app.db_path, app.clock, options)
+    if dry_run:
+        _print_dry_run(app, result)
+    _report(app, result)
+    finish(app)
+
+
+def _print_dry_run(app: App, result: NotifyResult) -> None:
+    out = click.get_binary_stream("stdout")
+    for feed in result.dry_feeds:
+        app.say(f"{feed.store}: would send {feed.rows} rows ({len(feed.data)} bytes)")
+        out.write(feed.data)
+    if not result.dry_feeds:
+        app.say("nothing would be sent")
+
+
+@cli.group()
+def results() -> None:
+    """Learn what the malls did with the sent batches."""
+
+
+@results.command("fetch")
+@click.option("--store", "store_name", metavar="NAME", help="Only this store.")
+@click.option("--force", is_flag=True, help="Run even if the store's interval has not passed.")
+@pass_app
+def results_fetch_command(app: App, store_name: str | None, force: bool) -> None:
+    """Fetch Amazon's processing reports and give each sent order its final status (cron).
+
+    正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
+    stay where they are, with Amazon's message in the history.
+    """
+    with RunLock(app.db_path):
+        result = results_fetch(
+            app.store,
+            app.db_path,
+            app.clock,
+            store_name=store_name,
+            force=force,
+            mail_transport=app.mail_transport,
+        )
+    _report(app, result)
+    finish(app)
+
+
+def _report(app: App, result: NotifyResult) -> None:
+    """One line per store on stderr; failures always, the rest unless -q."""
+    for run in result.runs:
+        if run.skipped:
+            app.say(f"{run.store}: skipped, {run.skipped}")
+        elif not run.dry_run:
+            app.say(f"{run.store}: {_describe(run)}")
+            if app.verbose:
+                for note in run.notes:
+                    app.say(f"  note: {note}")
+                for warning in run.warnings:
+                    app.say(f"  warning: {warning['order_no']}: {warning['message']}")
+                for failure in run.failures:
+                    app.say(
+                        f"  {failure['status_label']}: {failure['order_no']}: {failure['message']}"
+                    )
+        for problem in run.problems:
+            app.fail(f"Error: {run.store}: {problem}")
+        if run.mail_error:
+            app.fail(f"Error: {run.store}: {run.mail_error}")
+
+
+def _describe(run: StoreRun) -> str:
+    parts = []
+    if run.job == "notify":
+        parts.append(f"sent {run.sent} orders")
+        if run.feed_ids:
+            parts.append("feed " + ", ".join(run.feed_ids))
+    else:
+        parts.append(f"{len(run.feed_ids)} feeds with results")
+    parts += [f"{label_of(k)} {n}" for k, n in sorted(run.statuses.items())]
+    if run.moved:
+        parts.append(f"moved {run.moved}")
+    if run.warnings:
+        parts.append(f"warnings {len(run.warnings)}")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------- batches
+
+BATCH_FIELDS = (
+    "batch_id",
+    "store",
+    "feed_id",
+    "state",
+    "processing_status",
+    "created",
+    "submitted",
+    "finished",
+    "orders",
+    "rows",
+    "processed",
+    "successful",
+    "note",
+    "last_error",
+)
+
+
+def _batch_view(row: dict) -> dict:
+    return {
+        "batch_id": row["id"],
+        "store": row["store"],
+        "feed_id": row["feed_id"],
+        "state": row["state"],
+        "processing_status": row["processing_status"],
+        "created": local_iso(row["created_at"]),
+        "submitted": local_iso(row["submitted_at"]),
+        "finished": local_iso(row["finished_at"]),
+        "orders": row["order_count"],
+        "rows": row["row_count"],
+        "processed": row["processed"],
+        "successful": row["successful"],
+        "note": row["note"],
+        "last_error": row["last_error"],
+    }
+
+
+@cli.group()
+def batches() -> None:
+    """Look at the batches (one feed each) sent to the malls."""
+
+
+@batches.command("list")
+@click.option("--store", "store_name", metavar="NAME", help="Only this store.")
+@click.option("--state", "states", multiple=True, help="Only batches in this state (repeatable).")
+@output_options
+@pass_app
+def batches_list(app: App, store_name: str | None, states: tuple[str, ...], fmt: str) -> None:
+    """List batches: feedId, state, times and counts, oldest first."""
+    if store_name:
+        app.store.get_store(store_name)
+    rows = (_batch_view(b) for b in app.store.batches(store=store_name, states=states))
+    write_rows(rows, BATCH_FIELDS, fmt, sys.stdout)
+
+
+@batches.command("show")
+@click.argument("batch_id", type=int)
+@click.option(
+    "--part",
+    type=click.Choice(["summary", "feed", "report"]),
+    default="summary",
+    show_default=True,
+    help="feed / report: print the exact bytes sent / Amazon's raw report, for piping.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_app
+def batches_show(app: App, batch_id: int, part: str, fmt: str) -> None:
+    """Show one batch: its summary, its rows, the feed sent and Amazon's raw report."""
+    batch = app.store.get_batch(batch_id)
+    if part != "summary":
+        data = batch["feed"] if part == "feed" else batch["report"]
+        if data is None:
+            app.fail(f"Error: batch {batch_id} has no {part} yet")
+        else:
+            click.get_binary_stream("stdout").write(data)
+        finish(app)
+        return
+    view = _batch_view(batch) | {
+        "encoding": batch["encoding"],
+        "content_type": batch["content_type"],
+        "feed_document_id": batch["feed_document_id"],
+        "result_document_id": batch["result_document_id"],
+        "fetch_failures": batch["fetch_failures"],
+    }
+    view["order_nos"] = sorted({r["order_no"] for r in app.store.batch_rows(batch_id)})
+    view["feed"] = batch["feed"].decode(_codec(batch["encoding"]), errors="replace")
+    view["report"] = (
+        _decode_report(batch["report"], batch["report_charset"]) if batch["report"] else None
+    )
+    if fmt == "json":
+        write_record(view, "json", sys.stdout)
+        return
+    feed, report = view.pop("feed"), view.pop("report")
+    view["order_nos"] = ", ".join(view["order_nos"])
+    write_record(view, "table", sys.stdout)
+    click.echo("\n--- feed sent ---")
+    click.echo(feed, nl=False)
+    click.echo("\n--- Amazon's processing report ---")
+    click.echo(report if report is not None else "(none yet)")
+
+
+def _codec(encoding: str) -> str:
+    return "cp932" if encoding == "cp932" else "utf-8"
+
+
+def _decode_report(data: bytes, charset: str | None) -> str:
+    from crossship.amazon.report import decode_report
+
+    return decode_report(data, charset)
