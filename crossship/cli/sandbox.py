@@ -1,0 +1,176 @@
+"""`sandbox serve` (a local stand-in for Amazon) and `demo` (the whole cycle against it)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from crossship.cli.app import App, cli, pass_app
+from crossship.errors import CrossshipError, ExitCode
+from crossship.mail import Mail, MailSettings
+from crossship.sandbox import SandboxOptions, SandboxServer
+from crossship.secrets import env_name
+
+
+@cli.group()
+def sandbox() -> None:
+    """A local stand-in for Amazon (LWA + Feeds API) for rehearsals and tests."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free one).")
+@click.option(
+    "--report-language",
+    type=click.Choice(["en", "ja"]),
+    default="en",
+    show_default=True,
+    help="Processing reports in English or Japanese.",
+)
+@click.option(
+    "--report-encoding",
+    type=click.Choice(["utf-8", "cp932"]),
+    default="utf-8",
+    show_default=True,
+    help="cp932 answers as charset=windows-31j, as Amazon Japan does.",
+)
+@click.option("--gzip", "gzip_reports", is_flag=True, help="Gzip the processing reports.")
+@click.option(
+    "--processing-seconds",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="How long a feed stays IN_QUEUE / IN_PROGRESS before DONE.",
+)
+@click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
+@pass_app
+def sandbox_serve(
+    app: App,
+    host: str,
+    port: int,
+    report_language: str,
+    report_encoding: str,
+    gzip_reports: bool,
+    processing_seconds: float,
+    no_rate_limits: bool,
+) -> None:
+    """Serve LWA, the Feeds API and presigned uploads on HOST:PORT until Ctrl-C.
+
+    Point a store at it with `crossship config store set NAME --endpoint URL --token-url URL/auth/o2/token`
+    and the sandbox credentials it prints. Faults are injected through POST /_sandbox/faults.
+    """
+    options = SandboxOptions(
+        report_language=report_language,
+        report_encoding=report_encoding,
+        gzip_reports=gzip_reports,
+        processing_seconds=processing_seconds,
+        enforce_rate_limits=not no_rate_limits,
+    )
+    try:
+        server = SandboxServer(host, port, options, verbose=app.verbose > 0)
+    except OSError as exc:
+        raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    server.serve_forever()
+
+
+# ------------------------------------------------------------------------------- demo
+
+DEMO_STORE = "amazon-main"
+
+
+def demo_data() -> Path:
+    """The example orders shipped inside the package (same file as examples/orders.csv)."""
+    return Path(str(resources.files("crossship").joinpath("data", "demo_orders.csv")))
+
+
+def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
+    """The commands a new user would type, in order: configuration, import, the two cron jobs."""
+    return [
+        ["init"],
+        ["config", "phase", "create", "新規受付", "--ship-date", "optional"],
+        ["config", "phase", "create", "出荷待ち", "--ship-date", "optional"],
+        ["config", "phase", "create", "出荷済み", "--ship-date", "required"],
+        ["config", "phase", "create", "完了", "--ship-date", "optional"],
+        ["config", "carrier", "add", "ヤマト運輸", "--amazon-carrier-code", "Yamato Transport",
+         "--amazon-ship-method", "宅急便"],
+        ["config", "carrier", "add", "佐川急便", "--amazon-carrier-code", "Sagawa Express",
+         "--amazon-ship-method", "飛脚宅配便"],
+        ["config", "carrier", "add", "日本郵便", "--amazon-carrier-code", "Japan Post"],
+        ["config", "store", "add", DEMO_STORE, "--mall", "amazon", "--endpoint", url,
+         "--token-url", token_url],
+        ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
+        ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],
+        ["config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", "1025",
+         "--from", "crossship@example.jp", "--admin", "admin@example.jp",
+         "--notify", "shipping@example.jp"],
+        ["auto", "start", DEMO_STORE],
+        ["orders", "import", str(orders)],
+        ["orders", "list", "--store", DEMO_STORE, "--api-status", "未連携"],
+        ["notify", "run"],
+        ["results", "fetch"],
+        ["history"],
+        ["auto", "status"],
+    ]  # fmt: skip
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep the temporary database and print where it is.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """The whole cycle on example data: sandbox, notify run, results fetch, history, mails.
+
+    Uses a temporary database unless --db (or CROSSSHIP_DB) names one; never touches Amazon.
+    """
+    app: App = ctx.obj
+    explicit_db = ctx.find_root().params.get("db_path") is not None
+    workdir = None
+    if not explicit_db:
+        workdir = tempfile.mkdtemp(prefix="crossship-demo-")
+        app.db_path = Path(workdir) / "crossship.db"
+    mails: list[Mail] = []
+    with SandboxServer(options=SandboxOptions(enforce_rate_limits=False)) as server:
+        _sandbox_credentials(server)
+        for step in demo_steps(server.url, server.token_url, demo_data()):
+            code = _invoke(ctx, app, step, mails.append)
+            if code not in (ExitCode.OK, ExitCode.FAILED):
+                raise CrossshipError(f"demo step `crossship {shlex.join(step)}` ended with {code}")
+    for mail in mails:
+        click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
+    if keep or explicit_db:
+        where = shlex.quote(str(app.db_path))
+        click.echo(f"\nThe demo database is {where}: try `crossship --db {where} history`.")
+    elif workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sandbox_credentials(server: SandboxServer) -> None:
+    """The sandbox's own LWA credentials, for this process only (never written anywhere)."""
+    options = server.options
+    os.environ[env_name(DEMO_STORE, "LWA_CLIENT_ID")] = options.client_id
+    os.environ[env_name(DEMO_STORE, "LWA_CLIENT_SECRET")] = options.client_secret
+    os.environ[env_name(DEMO_STORE, "REFRESH_TOKEN")] = options.refresh_token
+
+
+def _invoke(ctx: click.Context, app: App, step: list[str], collect: Callable[[Mail], None]) -> int:
+    """Run one crossship command in this process, echoing it like a shell session."""
+    click.echo(f"\n$ crossship {shlex.join(step)}")
+
+    def transport(settings: MailSettings, password: str | None, mail: Mail) -> None:
+        collect(mail)
+
+    preset = {"clock": app.clock, "mail_transport": transport}
+    args = ["--db", str(app.db_path), *(["-v"] if app.verbose else []), *step]
+    try:
+        # outside standalone mode click returns the exit code of ctx.exit() instead of exiting
+        code = cli.main(args=args, prog_name="crossship", standalone_mode=False, obj=preset)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return code if isinstance(code, int) else ExitCode.OK
