@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from crossship.amazon import feed as amazon_feed
 from crossship.amazon.client import (
@@ -27,6 +28,8 @@ from crossship.timeutil import Clock, from_db, to_db
 # Amazon's createdTime and our clock may disagree a little: look this far before the submit time
 CLOCK_SKEW = timedelta(minutes=2)
 WAITING = ("IN_QUEUE", "IN_PROGRESS")
+# extra AmazonClient keyword arguments for every session a run opens (tests: instant backoff)
+CLIENT_OPTIONS: dict[str, Any] = {}
 
 
 class AmazonSession:
@@ -57,7 +60,9 @@ class AmazonSession:
             client_secret=secrets.client_secret,
             refresh_token=secrets.refresh_token,
         )
-        client = AmazonClient(credentials=credentials, endpoint=endpoint, token_url=token_url)
+        client = AmazonClient(
+            credentials=credentials, endpoint=endpoint, token_url=token_url, **CLIENT_OPTIONS
+        )
         return cls(store_row, client, clock)
 
     @property
