@@ -76,6 +76,106 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class ImportKnown:
+    """What an order import checks its rows against, read once inside its transaction."""
+
+    stores: frozenset[str]
+    phases: dict[str, str]  # name -> ship-date setting
+    carriers: frozenset[str]
+    in_progress: frozenset[str]  # order numbers inside a batch not yet finished
+
+
+class OrderImport:
+    """The writes of one order import, buffered and sent with executemany.
+
+    Only the columns the file has are written, so a re-import without a column keeps its values;
+    the API status is never written, and an order ``in_progress`` is never touched.
+    """
+
+    def __init__(self, db: Database, columns: Sequence[str], now: str, chunk: int = 5000):
+        self.db = db
+        self.columns = tuple(columns)
+        self.now = now
+        self.chunk = chunk
+        names = ", ".join(self.columns)
+        marks = ", ".join("?" * len(self.columns))
+        updates = "".join(f"{c} = excluded.{c}, " for c in self.columns if c != "order_no")
+        self._upsert = (
+            f"INSERT INTO orders ({names}, updated_at) VALUES ({marks}, ?) "
+            f"ON CONFLICT (order_no) DO UPDATE SET {updates}updated_at = excluded.updated_at "
+            "WHERE orders.status != 'in_progress'"
+        )
+        self._orders: dict[str, tuple] = {}
+        self._replace: list[tuple[str]] = []
+        self._items: list[tuple] = []
+        self.items_written = 0
+
+    def known(self) -> ImportKnown:
+        conn = self.db.conn
+        return ImportKnown(
+            stores=frozenset(r[0] for r in conn.execute("SELECT name FROM stores")),
+            phases=dict(conn.execute("SELECT name, ship_date FROM phases").fetchall()),
+            carriers=frozenset(r[0] for r in conn.execute("SELECT name FROM carriers")),
+            in_progress=frozenset(
+                r[0]
+                for r in conn.execute("SELECT order_no FROM orders WHERE status = 'in_progress'")
+            ),
+        )
+
+    def count_orders(self) -> int:
+        return self.db.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+
+    def stored(self, order_no: str) -> dict | None:
+        """The order as this import has written it so far, or as it was before."""
+        if order_no in self._orders:
+            return dict(zip(self.columns, self._orders[order_no], strict=True))
+        cursor = self.db.conn.execute("SELECT * FROM orders WHERE order_no = ?", [order_no])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+    def add_order(self, values: tuple) -> None:
+        """Write an order's fields (``values`` in ``columns`` order, order_no first)."""
+        self._orders[values[0]] = values
+        if len(self._orders) >= self.chunk:
+            self.flush()
+
+    def replace_items(self, order_no: str) -> None:
+        """Drop the order's stored item lines: the file brings its own."""
+        self._replace.append((order_no,))
+
+    def add_item(
+        self, order_no: str, line: int, item_id: str | None, sku: str | None, quantity: int | None
+    ) -> None:
+        self._items.append((order_no, line, item_id, sku, quantity))
+        if len(self._items) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        conn = self.db.conn
+        if self._orders:
+            now = self.now
+            conn.executemany(self._upsert, ((*v, now) for v in self._orders.values()))
+            self._orders.clear()
+        if self._replace:
+            conn.executemany(
+                "DELETE FROM order_items WHERE order_no = ? AND order_no NOT IN "
+                "(SELECT order_no FROM orders WHERE status = 'in_progress')",
+                self._replace,
+            )
+            self._replace.clear()
+        if self._items:
+            conn.executemany(
+                "INSERT INTO order_items (order_no, line, item_id, sku, quantity) "
+                "VALUES (?, ?, ?, ?, ?)",
+                self._items,
+            )
+            self.items_written += len(self._items)
+            self._items.clear()
+
+
 class Store:
     """A crossship database. Opening it applies any pending migrations."""
 
@@ -121,6 +221,11 @@ class Store:
         for row in self.db.query(sql, params):
             return row
         return None
+
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the schema migrations applied to this database, oldest first."""
+        return [m.name for m in migrations.applied(self.db)]
 
     # ----------------------------------------------------------------------------- stores
 
@@ -360,6 +465,27 @@ class Store:
             "SELECT status, count(*) AS n FROM orders WHERE store = ? GROUP BY status", [store]
         )
         return {r["status"]: r["n"] for r in rows}
+
+
+    @contextmanager
+    def order_import(self, columns: Sequence[str], now: str) -> Iterator[OrderImport]:
+        """An import in one write transaction taken at once (BEGIN IMMEDIATE), so what it checks
+        (stores, phases, orders in progress) cannot change under it. Rolled back on any error."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                writer = OrderImport(self.db, columns, now)
+                yield writer
+                writer.flush()
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            writer = OrderImport(self.db, columns, now)
+            yield writer
+            writer.flush()
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.conn.execute("COMMIT")
 
     # ----------------------------------------------------------------------------- status + history
 
@@ -631,3 +757,11 @@ class Store:
             params.append(job)
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         return self._rows(sql + " ORDER BY id DESC", params)
+
+    def latest_run(self, store: str, job: str) -> dict | None:
+        """The newest recorded run of a job for a store (what `auto status` shows)."""
+        return self._one(
+            "SELECT * FROM runs WHERE store = ? AND job = ? ORDER BY started_at DESC, id DESC "
+            "LIMIT 1",
+            [store, job],
+        )

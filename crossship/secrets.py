@@ -1,0 +1,146 @@
+"""Secrets (SPEC §9): LWA credentials per store and the SMTP password.
+
+They never enter the database. Environment variables win over the credentials file, which is
+refused when group or others can read it (as ssh and netrc do). The file is read only when the
+environment does not already give everything asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossship.errors import ConfigError
+from crossship.paths import credentials_path
+
+# attribute on StoreSecrets -> (key in the credentials file, suffix of the environment variable)
+STORE_KEYS: dict[str, tuple[str, str]] = {
+    "client_id": ("lwa_client_id", "LWA_CLIENT_ID"),
+    "client_secret": ("lwa_client_secret", "LWA_CLIENT_SECRET"),
+    "refresh_token": ("refresh_token", "REFRESH_TOKEN"),
+}
+SMTP_PASSWORD_ENV = "CROSSSHIP_SMTP_PASSWORD"
+
+
+def env_name(store_name: str, suffix: str) -> str:
+    """``CROSSSHIP_<STORE>_<SUFFIX>``: the store name upper-cased, every other char ``_``."""
+    return f"CROSSSHIP_{re.sub(r'[^A-Z0-9]', '_', store_name.upper())}_{suffix}"
+
+
+@dataclass(frozen=True)
+class StoreSecrets:
+    """A store's LWA credentials; ``sources`` says where each came from (never the value)."""
+
+    store: str
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    sources: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={'***' if getattr(self, name) else None}" for name in STORE_KEYS)
+        return f"StoreSecrets(store={self.store!r}, {shown})"
+
+    __str__ = __repr__
+
+    def missing(self) -> list[str]:
+        """Each secret not set, named by what to set."""
+        gaps = []
+        for name, (key, suffix) in STORE_KEYS.items():
+            if not getattr(self, name):
+                where = f" of {self.file}" if self.file else ""
+                gaps.append(
+                    f"{env_name(self.store, suffix)} or {key} in [stores.{self.store}]{where}"
+                )
+        return gaps
+
+    def hint(self) -> str:
+        """One line saying where to put the missing secrets, for people."""
+        names = [env_name(self.store, STORE_KEYS[n][1]) for n in STORE_KEYS if not getattr(self, n)]
+        return f"set {', '.join(names)} or put them in {self.file} (see README: Secrets)"
+
+    def describe(self) -> dict[str, str]:
+        """For `config store show`: each secret ``set (env X)``, ``set (file F)`` or ``not set``."""
+        described = {}
+        for name, (key, suffix) in STORE_KEYS.items():
+            source = self.sources.get(name)
+            if source:
+                described[key] = f"set ({source})"
+            else:
+                described[key] = f"not set (env {env_name(self.store, suffix)} or {self.file})"
+        return described
+
+
+def store_secrets(store_name: str, db_path: Path) -> StoreSecrets:
+    """The LWA credentials of ``store_name``: environment first, then the credentials file."""
+    path = credentials_path(Path(db_path))
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name, (_key, suffix) in STORE_KEYS.items():
+        var = env_name(store_name, suffix)
+        if os.environ.get(var):
+            values[name] = os.environ[var]
+            sources[name] = f"env {var}"
+    if len(values) < len(STORE_KEYS):
+        section = _read_file(path).get("stores", {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"credentials file {path}: [stores] must be a table of stores")
+        entry = section.get(store_name, {})
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"credentials file {path}: [stores.{store_name}] must be a table of keys"
+            )
+        for name, (key, _suffix) in STORE_KEYS.items():
+            if name not in values and entry.get(key):
+                values[name] = _text(entry[key], path, f"stores.{store_name}.{key}")
+                sources[name] = f"file {path}"
+    return StoreSecrets(store=store_name, sources=sources, file=path, **values)
+
+
+def smtp_password(db_path: Path) -> str | None:
+    """The SMTP password from CROSSSHIP_SMTP_PASSWORD, else ``[smtp] password`` in the file."""
+    return smtp_password_source(db_path)[0]
+
+
+def smtp_password_source(db_path: Path) -> tuple[str | None, str | None]:
+    """The SMTP password and where it came from (``env ...`` / ``file ...``), or (None, None)."""
+    if os.environ.get(SMTP_PASSWORD_ENV):
+        return os.environ[SMTP_PASSWORD_ENV], f"env {SMTP_PASSWORD_ENV}"
+    path = credentials_path(Path(db_path))
+    smtp = _read_file(path).get("smtp", {})
+    if not isinstance(smtp, dict):
+        raise ConfigError(f"credentials file {path}: [smtp] must be a table")
+    if smtp.get("password"):
+        return _text(smtp["password"], path, "smtp.password"), f"file {path}"
+    return None, None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigError(f"credentials file {path} is readable by others: run chmod 600 {path}")
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        # the message names the line and column, never the file's content
+        raise ConfigError(f"credentials file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+
+
+def _text(value: Any, path: Path, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"credentials file {path}: {key} must be a quoted string")
+    return value
