@@ -111,14 +111,15 @@ def detect_encoding(source: IO[bytes], encoding: str = "auto") -> str:
     if source.read(3) == codecs.BOM_UTF8:
         _check_decodes(source, "utf-8-sig", "UTF-8")
         return "utf-8-sig"
-    if _first_bad_line(source, "utf-8") is None:
+    not_utf8 = _first_bad_line(source, "utf-8")
+    if not_utf8 is None:
         return "utf-8-sig"
-    bad = _first_bad_line(source, "cp932")
-    if bad is None:
+    not_cp932 = _first_bad_line(source, "cp932")
+    if not_cp932 is None:
         return "cp932"
     raise ImportFileError(
-        f"the file is neither UTF-8 nor cp932 (Shift_JIS): line {bad} cannot be read; save it "
-        "as UTF-8 and import again"
+        f"the file is neither UTF-8 (line {not_utf8} is not) nor cp932 (Shift_JIS; line "
+        f"{not_cp932} is not): save it as UTF-8 and import again"
     )
 
 
