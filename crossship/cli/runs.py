@@ -46,10 +46,9 @@ def notify_run_command(app: App, store_name: str | None, force: bool, dry_run: b
 
 
 def _print_dry_run(app: App, result: NotifyResult) -> None:
-    out = click.get_binary_stream("stdout")
     for feed in result.dry_feeds:
         app.say(f"{feed.store}: would send {feed.rows} rows ({len(feed.data)} bytes)")
-        out.write(feed.data)
+        click.echo(feed.data, nl=False)  # bytes: written as they are, in the feed's encoding
     if not result.dry_feeds:
         app.say("nothing would be sent")
 
@@ -196,7 +195,7 @@ def batches_show(app: App, batch_id: int, part: str, fmt: str) -> None:
         if data is None:
             app.fail(f"Error: batch {batch_id} has no {part} yet")
         else:
-            click.get_binary_stream("stdout").write(data)
+            click.echo(data, nl=False)  # bytes: written as they are
         finish(app)
         return
     view = _batch_view(batch) | {
