@@ -1,0 +1,234 @@
+"""Result mails (seed 5-2, SPEC §5 step 6) through a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+from __future__ import annotations
+
+import notify_helpers
+from notify_helpers import (
+    FEED_ID,
+    NO_CODE,
+    REPORTS,
+    SECRETS,
+    Env,
+    Mailbox,
+    free_port,
+    order,
+    report_en,
+    shipconfirm_orders,
+)
+
+from crossship.mail import NOTIFY_SUBJECT, RESULTS_SUBJECT
+from crossship.runs import ADVICE
+
+env = notify_helpers.env  # fixtures
+amazon_mock = notify_helpers.amazon_mock
+smtp = notify_helpers.smtp
+
+RECIPIENTS = ["admin@example.jp", "ship@example.jp", "boss@example.jp"]
+
+
+def one_mail(box: Mailbox):
+    (envelope,) = box.envelopes
+    (message,) = box.messages()
+    return envelope, message
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS.values():
+        assert secret not in text
+
+
+# ---------------------------------------------------------------------------------- notify
+
+
+def test_notify_mail_lists_counts_feed_id_and_every_failed_order(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    env.mail(port=port)
+    env.add(order(1), order(2), order(3, ship_date=None), order(4, carrier=NO_CODE))
+    env.amazon.send_ok()
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    envelope, message = one_mail(box)
+    assert message["Subject"] == NOTIFY_SUBJECT == "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
+    assert envelope.mail_from == "crossship@example.jp"
+    assert envelope.rcpt_tos == RECIPIENTS
+    body = message.get_content()
+    assert "送信した注文: 2 件" in body
+    assert FEED_ID in body
+    assert "エラー: 2 件" in body
+    assert "通知失敗: 0 件" in body
+    assert (
+        "管理番号 A00003 (注文番号 250-0000003-0000003) [エラー] 発送日 (ship_date) is missing"
+        in (body)
+    )
+    assert "管理番号 A00004" in body and "has no Amazon carrier-code" in body
+    assert_no_secret(body)
+
+
+def test_notify_mail_says_why_nothing_reached_amazon(env: Env, smtp: tuple[Mailbox, int]) -> None:
+    box, port = smtp
+    env.mail(port=port)
+    env.add(order(1))
+    env.amazon.token(status=400)
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 1
+    _, message = one_mail(box)
+    body = message.get_content()
+    assert "■ 処理に失敗した内容" in body
+    assert "invalid_grant" in body
+    assert_no_secret(body)
+
+
+def test_notify_mail_for_a_rejected_feed_lists_each_order(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    env.mail(port=port)
+    env.add(order(1), order(2))
+    env.amazon.token()
+    env.amazon.create_document()
+    env.amazon.upload()
+    env.amazon.create_feed(
+        status=400, body=notify_helpers.error_body("InvalidInput", "Invalid input")
+    )
+
+    env.cli("notify", "run")
+
+    body = one_mail(box)[1].get_content()
+    assert "通知失敗: 2 件" in body
+    for order_no in ("A00001", "A00002"):
+        assert f"管理番号 {order_no}" in body
+    assert body.count("InvalidInput: Invalid input") >= 2
+
+
+def test_no_notify_mail_when_nothing_was_sent_or_failed(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    env.mail(port=port)
+    env.add(order(1, category="hold"))
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 0
+    assert env.amazon.ops() == []
+    assert box.envelopes == []
+
+
+def test_smtp_down_keeps_the_statuses_and_fails_the_run(env: Env) -> None:
+    env.mail(port=free_port())  # nothing listens there
+    env.add(order(1))
+    env.amazon.send_ok()
+
+    result = env.cli("-q", "notify", "run")
+
+    assert result.exit_code == 1
+    assert env.amazon.ops() == ["token", "createFeedDocument", "upload", "createFeed"]
+    assert env.status("A00001") == "in_progress"
+    assert env.batches()[0]["feed_id"] == FEED_ID
+    (line,) = result.stderr.splitlines()
+    assert "could not be sent" in line and NOTIFY_SUBJECT in line
+    (run,) = env.runs("notify")
+    assert run["outcome"] == "failed"
+
+
+def test_unconfigured_mail_is_a_note_not_a_failure(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.send_ok()
+
+    result = env.cli("-v", "notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    assert "no result mail: mail is not configured" in result.stderr
+
+
+# ---------------------------------------------------------------------------------- results
+
+
+def sent(env: Env, *orders: dict) -> None:
+    env.add(*orders)
+    env.amazon.send_ok()
+    assert env.notify().runs[0].sent == len(orders)
+    env.amazon.mock.reset()
+    env.amazon.reset_calls()
+    env.clock.advance(minutes=15)
+
+
+def test_results_mail_lists_each_error_with_amazons_message_and_the_advice(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    sent(env, *shipconfirm_orders())
+    env.mail(port=port)
+    env.amazon.token()
+    env.amazon.result((REPORTS / "shipconfirm-error-warning.en.txt").read_bytes())
+
+    result = env.cli("results", "fetch")
+
+    assert result.exit_code == 0, result.stderr
+    envelope, message = one_mail(box)
+    assert message["Subject"] == RESULTS_SUBJECT
+    assert RESULTS_SUBJECT == "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
+    assert envelope.rcpt_tos == RECIPIENTS
+    body = message.get_content()
+    assert f"結果を取得したfeedId: {FEED_ID}" in body
+    assert "正常: 2 件 (うち警告あり 1 件)" in body
+    assert "エラー: 1 件" in body
+    assert "移動先処理フェーズへ移動した注文: 2 件" in body
+    assert (
+        "管理番号 A00001 (注文番号 250-1234567-1234567) [エラー] 18028: Your order cannot be "
+        "found using order-id 250-1234567-1234567."
+    ) in body
+    assert f"対応方法: {ADVICE['error']}" in body
+    assert "管理番号 A00002: 99001: The ship-method field is missing or invalid." in body
+
+
+def test_results_mail_for_a_result_failed_batch_gives_the_seller_central_advice(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    sent(env, order(1))
+    env.mail(port=port)
+    env.amazon.token()
+    env.amazon.result(b"<html><body>gateway error</body></html>", content_type="text/html")
+
+    env.cli("results", "fetch")
+
+    body = one_mail(box)[1].get_content()
+    assert "通知結果取得失敗: 1 件" in body
+    assert "[通知結果取得失敗]" in body
+    assert f"対応方法: {ADVICE['result_failed']}" in body
+
+
+def test_no_results_mail_while_amazon_is_still_processing(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    sent(env, order(1))
+    env.mail(port=port)
+    env.amazon.token()
+    env.amazon.get_feed(processing_status="IN_PROGRESS", result_document_id=None)
+
+    result = env.cli("results", "fetch")
+
+    assert result.exit_code == 0
+    assert box.envelopes == []
+
+
+def test_results_mail_failure_never_undoes_the_statuses(env: Env) -> None:
+    sent(env, order(1))
+    env.mail(port=free_port())
+    env.amazon.token()
+    env.amazon.result(report_en(1, 1))
+
+    result = env.cli("results", "fetch")
+
+    assert result.exit_code == 1
+    assert "could not be sent" in result.stderr and RESULTS_SUBJECT in result.stderr
+    assert env.status("A00001") == "success"
+    assert env.get("A00001")["phase"] == notify_helpers.DESTINATION
