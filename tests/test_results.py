@@ -285,6 +285,25 @@ def test_truncated_gzip_report_counts_as_a_failed_fetch(env: Env) -> None:
     assert env.status("A00001") == "in_progress"
 
 
+def test_truncated_gzip_behind_content_encoding_counts_as_a_failed_fetch(env: Env) -> None:
+    # the transport gunzips what it can and hands over nothing: an empty report is no report
+    batch = sent(env, order(1))
+    env.amazon.token()
+    env.amazon.get_feed()
+    env.amazon.get_document(compression="GZIP")
+    env.amazon.download(
+        gzip.compress(report_en(1, 1) * 50)[:40], headers={"Content-Encoding": "gzip"}
+    )
+
+    result = env.cli("results", "fetch")
+
+    assert result.exit_code == 1
+    current = env.store.get_batch(batch["id"])
+    assert (current["state"], current["fetch_failures"]) == ("submitted", 1)
+    assert env.status("A00001") == "in_progress"
+    assert "empty" in result.stderr
+
+
 # ------------------------------------------------------------------------------ FATAL, CANCELLED
 
 

@@ -20,7 +20,7 @@ from crossship.amazon.client import (
     check_url,
 )
 from crossship.amazon.report import SentRow, decode_report, outcomes, parse_report
-from crossship.errors import ConfigError, CrossshipError, ReportParseError
+from crossship.errors import AmazonError, ConfigError, CrossshipError, ReportParseError
 from crossship.malls import OrderCheck, Outcome, Poll, Result
 from crossship.secrets import store_secrets
 from crossship.timeutil import Clock, from_db, to_db
@@ -131,6 +131,14 @@ class AmazonSession:
             report, charset = self._api.download(
                 document["url"], document.get("compressionAlgorithm")
             )
+            if status == "DONE" and not report.strip():
+                # a DONE report always has its summary: nothing means the download was cut
+                # (a truncated Content-Encoding: gzip decodes to nothing), so fetch it again
+                raise AmazonError(
+                    f"download: the processing report {document_id} came empty",
+                    outcome="not_sent",
+                    operation="download",
+                )
         state = "done" if status == "DONE" else "failed"
         return Poll(state, status, report, charset, document_id)
 
