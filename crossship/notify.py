@@ -91,14 +91,16 @@ def notify_run(
                 run.skipped = f"not due until {local_iso(to_db(due))} (use --force to run now)"
                 continue
         if options.dry_run:
-            result.dry_feeds.extend(_dry_run(store, row, run))
+            try:
+                result.dry_feeds.extend(_dry_run(store, row, run))
+            except CrossshipError as exc:
+                run.problems.append(exc.message)
             continue
         try:
             session = session_factory(row, db_path, clock)
-        except CrossshipError as exc:
-            run.problems.append(exc.message)
-        else:
             _notify_store(store, row, session, clock, run)
+        except CrossshipError as exc:  # one store's failure (a broken template) stops no other
+            run.problems.append(exc.message)
         send_mail(
             store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2", options.mail_transport
         )
@@ -136,7 +138,10 @@ def _notify_store(
             now=to_db(clock()),
         )
         run.batch_ids.append(batch["id"])
-        _send(store, session, batch, clock, run)
+        if not _send(store, session, batch, clock, run):
+            # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
+            run.notes.append("the remaining orders wait until that batch is reconciled")
+            return
 
 
 def _select(
@@ -174,7 +179,8 @@ def _select(
     return ready, lines
 
 
-def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun) -> None:
+def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun) -> bool:
+    """Send one batch; False when its createFeed outcome is unknown (it awaits reconciliation)."""
     batch_id = batch["id"]
 
     def commit(changes: dict) -> dict:
@@ -184,10 +190,11 @@ def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: St
         feed_id = session.submit(batch, commit)
     except AmazonError as exc:
         _submit_failed(store, store.get_batch(batch_id), exc, clock, run)
-        return
+        return store.get_batch(batch_id)["state"] != "submitting"
     store.mark_submitted(batch_id, feed_id, to_db(clock()))
     run.sent += batch["order_count"]
     run.feed_ids.append(feed_id)
+    return True
 
 
 def _submit_failed(
@@ -259,7 +266,8 @@ def _reconcile(
         run.notes.append(f"batch {batch['id']} released: {message}")
         return False
     run.notes.append(
-        f"batch {batch['id']}: no feed at Amazon yet for its lost submission; checked again next run"
+        f"batch {batch['id']}: no feed at Amazon yet for its lost submission; "
+        "checked again next run"
     )
     return True
 

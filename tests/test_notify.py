@@ -841,3 +841,72 @@ def test_a_run_costs_four_amazon_calls_whatever_the_number_of_orders(env: Env, c
     assert result.runs[0].sent == count
     assert len(feed_row(env.amazon.uploaded()[0])) == count
     assert Counter(env.statuses().values()) == {"in_progress": count}
+
+
+# ------------------------------------------------------------------------------ one store failing
+
+
+def test_a_broken_store_template_fails_that_store_only(env: Env) -> None:
+    template = env.db_path.parent / "broken.tsv.j2"
+    template.write_text("{{ no_such_variable }}\n", encoding="utf-8")
+    env.add_store("amazon-a", template=str(template))  # runs first: names in order
+    env.add(order(1, store="amazon-a"), order(2))
+    env.amazon.send_ok()
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 1
+    assert "amazon-a" in result.stderr and "no_such_variable" in result.stderr
+    assert env.amazon.ops() == SEND  # amazon-main's; amazon-a failed before calling Amazon
+    assert sent_order_ids(env) == [mall_order_id(2)]
+    assert env.statuses() == {"A00001": "pending", "A00002": "in_progress"}
+    assert {r["store"]: r["outcome"] for r in env.runs("notify")} == {
+        "amazon-a": "failed",
+        STORE: "ok",
+    }
+    env.amazon.reset_calls()
+    dry = env.cli("notify", "run", "--dry-run")
+    assert dry.exit_code == 1
+    assert "no_such_variable" in dry.stderr
+    assert env.amazon.ops() == []
+
+
+def test_after_an_unknown_create_feed_no_further_feed_is_sent_in_that_run(env: Env) -> None:
+    # three feeds in one run (as above 10 MiB): the first createFeed answer is lost
+    from crossship.amazon.mall import AmazonSession
+
+    env.monkeypatch.setattr(
+        AmazonSession, "render", lambda self, lines: self.renderer.split(lines, max_bytes=700)
+    )
+    env.add(order(1), order(2), order(3), order(4), order(5), order(6))
+    env.amazon.token()
+    env.amazon.create_document()
+    env.amazon.upload()
+    env.amazon.create_feed(status=500)
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 1
+    assert env.amazon.ops() == SEND  # the other feeds wait: one lost answer to reconcile, not two
+    (batch,) = env.batches()
+    assert batch["state"] == "submitting"
+    waiting = [o for o, s in env.statuses().items() if s == "pending"]
+    assert waiting and len(waiting) + batch["order_count"] == 6
+    assert all(env.history(o) == [] for o in waiting)
+
+    # ten minutes on, Amazon shows no feed: everything goes in the next run
+    env.clock.advance(minutes=15)
+    env.amazon.mock.reset()
+    env.amazon.reset_calls()
+    env.amazon.token()
+    env.amazon.get_feeds([])
+    env.amazon.create_document()
+    env.amazon.upload()
+    env.amazon.create_feed(feed_id="7001")
+    env.amazon.create_feed(feed_id="7002")
+    env.amazon.create_feed(feed_id="7003")
+    env.amazon.create_feed(feed_id="7004")
+
+    assert env.cli("notify", "run").exit_code == 0
+    assert set(env.statuses().values()) == {"in_progress"}
+    assert sorted(sent_order_ids(env)) == [mall_order_id(n) for n in range(1, 7)]
