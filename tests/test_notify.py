@@ -910,3 +910,39 @@ def test_after_an_unknown_create_feed_no_further_feed_is_sent_in_that_run(env: E
     assert env.cli("notify", "run").exit_code == 0
     assert set(env.statuses().values()) == {"in_progress"}
     assert sorted(sent_order_ids(env)) == [mall_order_id(n) for n in range(1, 7)]
+
+
+def test_a_feed_over_the_size_limit_is_split_without_dividing_an_order(env: Env) -> None:
+    from crossship.amazon.mall import AmazonSession
+
+    env.monkeypatch.setattr(
+        AmazonSession, "render", lambda self, lines: self.renderer.split(lines, max_bytes=800)
+    )
+    env.add(
+        *(order(n) for n in range(1, 7)),
+        items=[item("A00002", line, f"2000000000000{line}") for line in (1, 2, 3)],
+    )
+    env.amazon.token()
+    env.amazon.create_document()
+    env.amazon.upload()
+    for n in range(1, 7):
+        env.amazon.create_feed(feed_id=f"710{n}")
+
+    result = env.notify()
+
+    feeds = env.amazon.uploaded()
+    assert len(feeds) > 1
+    assert all(len(body) <= 800 for body in feeds)
+    assert env.amazon.ops() == ["token"] + SEND[1:] * len(feeds)  # one token for the run
+    owners = [{row[0] for row in feed_row(body)} for body in feeds]
+    assert sum(len(o) for o in owners) == 6  # each order in exactly one feed
+    (with_two,) = [body for body in feeds if mall_order_id(2).encode() in body]
+    assert [r[1] for r in feed_row(with_two) if r[0] == mall_order_id(2)] == [
+        "20000000000001",
+        "20000000000002",
+        "20000000000003",
+    ]
+    assert result.runs[0].sent == 6
+    assert len(result.runs[0].feed_ids) == len(feeds)
+    assert set(env.statuses().values()) == {"in_progress"}
+    assert {b["state"] for b in env.batches()} == {"submitted"}

@@ -536,3 +536,51 @@ def test_full_cycle_history_shows_in_progress_then_success_with_the_feed_id(env:
     ]
     assert env.get("A00001")["phase"] == DESTINATION
     assert [r["job"] for r in env.runs()] == ["results", "notify"]
+
+
+def test_one_token_for_every_batch_of_a_run(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.send_ok(feed_id="3001")
+    env.notify()
+    env.clock.advance(minutes=15)
+    env.add(order(2))
+    env.amazon.mock.reset()
+    env.amazon.send_ok(feed_id="3002")
+    env.notify()
+    env.amazon.mock.reset()
+    env.amazon.reset_calls()
+    env.clock.advance(minutes=15)
+    env.amazon.token()
+    env.amazon.get_feed("3001", processing_status="IN_PROGRESS", result_document_id=None)
+    env.amazon.get_feed("3002")
+    env.amazon.get_document()
+    env.amazon.download(report_en(1, 1))
+
+    result = env.fetch()
+
+    assert env.amazon.ops() == ["token", "getFeed", "getFeed", "getFeedDocument", "download"]
+    assert env.statuses() == {"A00001": "in_progress", "A00002": "success"}
+    assert result.runs[0].feed_ids == ["3002"]
+
+
+def test_full_cycle_through_the_history_command(env: Env) -> None:
+    from crossship.cli import cli
+
+    if "history" not in cli.commands:
+        pytest.skip("no `crossship history` command yet")
+    env.add(order(1))
+    env.amazon.send_ok()
+    env.cli("-q", "notify", "run")
+    env.clock.advance(minutes=15)
+    env.amazon.token()
+    env.amazon.result(report_en(1, 1))
+    env.cli("-q", "results", "fetch")
+
+    result = env.cli("history", "--order", "A00001", "--format", "json")
+
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["status"], r["status_label"], r["feed_id"]) for r in rows] == [
+        ("success", "正常", FEED_ID),
+        ("in_progress", "連携中", FEED_ID),
+    ]
