@@ -99,10 +99,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
 # ------------------------------------------------------------------------------ orders
 
 
-def make_orders(count: int = ORDER_COUNT) -> list[dict[str, str]]:
-    """CSV rows for ``count`` shippable orders; every fourth has two item lines with ids."""
+def make_orders(count: int = ORDER_COUNT, start: int = 1) -> list[dict[str, str]]:
+    """CSV rows for ``count`` shippable orders numbered from ``start``; every fourth has two
+    item lines with ids."""
     rows = []
-    for n in range(1, count + 1):
+    for n in range(start, start + count):
         base = {
             "order_no": f"E{n:04d}",
             "store": STORE,
@@ -285,8 +286,9 @@ class SmtpSink:
         return [m for m in self.messages if m.subject == subject]
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpSink]:
+    """One SMTP server for the session, so its port can sit in the configuration template."""
     sink = SmtpSink()
     sink.port = free_port()
     controller = Controller(
@@ -302,6 +304,15 @@ def smtp() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpSink) -> SmtpSink:
+    """The session's SMTP server, emptied for this test."""
+    smtp_server.messages.clear()
+    smtp_server.logins.clear()
+    smtp_server.password = None
+    return smtp_server
 
 
 # ------------------------------------------------------------------------------ the CLI
@@ -419,18 +430,30 @@ def configuration_commands(endpoint: str, token_url: str, smtp_port: int) -> lis
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Templates:
+    configured: Path  # configuration only
+    imported: Path  # configuration and make_orders() imported
+
+
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The configuration typed once per session through the CLI (endpoints pointed at the
-    discard port); each test copies it and points it at its own sandbox and SMTP server."""
+def templates(tmp_path_factory: pytest.TempPathFactory, smtp_server: SmtpSink) -> Templates:
+    """The configuration typed once per session through the CLI, with the store's endpoints at
+    the discard port; each test copies a template and points the store at its own sandbox."""
     where = tmp_path_factory.mktemp("template")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSSHIP_")}
-    env |= {"CROSSSHIP_DB": str(where / "crossship.db"), "XDG_DATA_HOME": str(where)}
-    runner = Cx(env | {"CROSSSHIP_CREDENTIALS": str(where / "credentials.toml")})
+    env |= {"XDG_DATA_HOME": str(where), "CROSSSHIP_CREDENTIALS": str(where / "credentials.toml")}
+    configured, imported = where / "configured.db", where / "imported.db"
+    runner = Cx(env | {"CROSSSHIP_DB": str(configured)})
     placeholder = "http://127.0.0.1:9"
-    for args in configuration_commands(placeholder, placeholder + "/auth/o2/token", 9):
+    for args in configuration_commands(
+        placeholder, placeholder + "/auth/o2/token", smtp_server.port
+    ):
         runner.ok(*args)
-    return where / "crossship.db"
+    shutil.copyfile(configured, imported)  # every process has ended: no -wal is left
+    csv_path = write_orders_csv(where / "orders.csv", make_orders())
+    Cx(env | {"CROSSSHIP_DB": str(imported)}).ok("orders", "import", csv_path)
+    return Templates(configured, imported)
 
 
 @dataclass
@@ -455,53 +478,60 @@ class E2E:
     def order_rows(self) -> dict[str, dict[str, Any]]:
         return {o["order_no"]: o for o in self.cx.jsonl("orders", "list", "--store", STORE)}
 
-    def statuses(self) -> dict[str, str]:
-        return {no: row["status"] for no, row in self.order_rows().items()}
-
     def history(self, *args: str) -> list[dict[str, Any]]:
         return self.cx.jsonl("history", *args)
 
+    # reads straight from the database: assertions between runs without another process each
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        conn = sqlite3.connect(self.db, timeout=30)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def statuses(self) -> dict[str, str]:
+        return dict(self.query("SELECT order_no, status FROM orders WHERE store = ?", (STORE,)))
+
     def batch_states(self) -> list[str]:
-        return [b["state"] for b in self.cx.jsonl("batches", "list")]
+        return [state for (state,) in self.query("SELECT state FROM batches ORDER BY id")]
 
     def integrity(self) -> str:
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return self.query("PRAGMA integrity_check")[0][0]
 
 
-def point_at(cx: Cx, sandbox: Any, smtp: SmtpSink, *store_options: str) -> None:
+def point_at(cx: Cx, sandbox: Any, *store_options: str) -> None:
     cx.ok(
         "config", "store", "set", STORE, "--endpoint", sandbox.url,
         "--token-url", sandbox.token_url, *store_options,
     )  # fmt: skip
-    cx.ok("config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port))
 
 
 def configure(
     tmp_path: Path,
-    template: Path,
+    templates: Templates,
     cx: Cx,
     sandbox: Any,
     smtp: SmtpSink,
     orders: Sequence[dict[str, str]] | None = None,
     store_options: Sequence[str] = (),
 ) -> E2E:
-    """Copy the configured template, point it at ``sandbox`` and ``smtp``, import ``orders``."""
+    """A configured database pointed at ``sandbox``, with ``orders`` (default make_orders())."""
     db = Path(cx.env["CROSSSHIP_DB"])
+    template = templates.imported if orders is None else templates.configured
     for suffix in ("", "-wal", "-shm"):
         source = template.with_name(template.name + suffix)
         if source.exists():
             shutil.copyfile(source, db.with_name(db.name + suffix))
-    point_at(cx, sandbox, smtp, *store_options)
+    point_at(cx, sandbox, *store_options)
     rows = list(make_orders() if orders is None else orders)
     csv_path = write_orders_csv(tmp_path / "orders.csv", rows)
-    if rows:
+    if orders:
         cx.ok("orders", "import", csv_path)
     return E2E(db, cx, sandbox, smtp, rows, csv_path)
 
 
 @pytest.fixture
 def configured_db(
-    tmp_path: Path, template_db: Path, cx: Cx, sandbox: SandboxServer, smtp: SmtpSink
+    tmp_path: Path, templates: Templates, cx: Cx, sandbox: SandboxServer, smtp: SmtpSink
 ) -> E2E:
-    return configure(tmp_path, template_db, cx, sandbox, smtp)
+    return configure(tmp_path, templates, cx, sandbox, smtp)

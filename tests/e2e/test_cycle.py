@@ -45,19 +45,20 @@ def forget_order(sandbox_url: str, e2e: E2E, order_no: str) -> str:
 
 
 @pytest.fixture(params=["en-utf8", "ja-cp932-gzip"])
-def cycle(request, tmp_path, template_db, cx, sandbox, smtp, serve_sandbox):
+def cycle(request, tmp_path, templates, cx, sandbox, smtp, serve_sandbox):
     """English UTF-8 reports from the sandbox in this process; Japanese cp932 gzipped reports
     from `crossship sandbox serve` in another process."""
     if request.param == "en-utf8":
-        return "en", configure(tmp_path, template_db, cx, sandbox, smtp)
+        return "en", configure(tmp_path, templates, cx, sandbox, smtp)
     remote = serve_sandbox("--report-language", "ja", "--report-encoding", "cp932", "--gzip")
-    return "ja", configure(tmp_path, template_db, cx, remote, smtp)
+    return "ja", configure(tmp_path, templates, cx, remote, smtp)
 
 
 def test_full_cycle(cycle) -> None:
     language, e = cycle
     unknown_id = forget_order(e.sandbox.url, e, UNKNOWN)
-    assert set(e.statuses().values()) == {"pending"}
+    pending = e.cx.jsonl("orders", "list", "--store", STORE, "--api-status", "未連携")
+    assert sorted(o["order_no"] for o in pending) == e.order_nos
 
     sent = e.cx("notify", "run")
     assert sent.returncode == 0, sent.stderr
