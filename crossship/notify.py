@@ -24,7 +24,7 @@ from crossship.runs import (
     send_mail,
 )
 from crossship.statuses import Status
-from crossship.store import StatusChange, Store
+from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 # a lost createFeed answer with no matching feed at Amazon after this long: it never happened
@@ -76,10 +76,10 @@ def notify_run(
     session_factory: SessionFactory = open_session,
 ) -> NotifyResult:
     result = NotifyResult()
-    for row in stores_for_run(store, options.store):
+    for row in _stores_to_notify(store, options.store):
         run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
         result.runs.append(run)
-        if not row["started"]:
+        if not row["started"] and (options.store or options.dry_run):
             run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
             if options.store:
                 run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
@@ -108,6 +108,20 @@ def notify_run(
     return result
 
 
+def _stores_to_notify(store: Store, name: str | None) -> list[dict]:
+    """The started stores, and the stopped ones that an interrupted run left a batch open for:
+    a stopped store sends nothing, but its orders must not stay 連携中 until it is started."""
+    rows = stores_for_run(store, name)
+    if name:
+        return rows
+    chosen = {r["name"] for r in rows}
+    left_open = {b["store"] for b in store.batches(states=BATCH_OPEN_STATES)} - chosen
+    if not left_open:
+        return rows
+    stopped = [r for r in store.list_stores() if r["name"] in left_open and r["mall"] in SUPPORTED]
+    return sorted(rows + stopped, key=lambda r: r["name"])
+
+
 # ------------------------------------------------------------------------------- one store
 
 
@@ -115,6 +129,8 @@ def _notify_store(
     store: Store, row: dict, session: MallSession, clock: Clock, run: StoreRun
 ) -> None:
     waiting = _recover(store, row["name"], session, clock, run)
+    if not row["started"]:
+        return  # only what an interrupted run left open is resolved for a stopped store
     ready, lines = _select(store, row["name"], session, clock, run, apply=True)
     if not ready:
         return

@@ -813,6 +813,35 @@ def test_a_crash_after_any_commit_is_resolved_by_the_next_run(
         assert env.history(order_no)[-1]["feed_id"] == live["feed_id"]
 
 
+@pytest.mark.parametrize("point", ["uploaded", "feed_created"])
+def test_a_store_stopped_after_a_crash_still_has_its_batch_resolved(env: Env, point: str) -> None:
+    env.add(order(1))
+    env.amazon.send_ok(feed_id="8001")
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Crash):
+        inject_crash(mp, point, Crash)
+        env.notify()
+    crashed = env.batches()[0]
+    env.store.set_started(STORE, False)  # the seller stops the store before the next cron run
+    env.amazon.reset_calls()
+    env.clock.advance(minutes=15)
+    env.amazon.mock.reset()
+    env.amazon.token()
+    submitted = crashed["submit_started_at"]
+    env.amazon.get_feeds([feeds_entry("8001", from_db(submitted))] if submitted else [])
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    if point == "uploaded":  # createFeed never called: released, and not sent while stopped
+        assert env.amazon.ops() == []
+        assert env.status("A00001") == "pending"
+    else:  # Amazon holds the feed: adopted, so results fetch can finish it
+        assert env.amazon.ops() == ["token", "getFeeds"]
+        assert env.store.get_batch(crashed["id"])["feed_id"] == "8001"
+    assert "createFeed" not in env.amazon.ops()
+    assert_resolved(env)
+
+
 def test_an_interrupted_cli_run_exits_130_and_frees_the_lock(env: Env) -> None:
     env.add(order(1))
     env.amazon.send_ok()
