@@ -262,3 +262,31 @@ def test_the_lock_is_beside_the_database_never_the_database_and_is_kept(env: Env
         assert env.cli("notify", "run", "--force").exit_code == 75
     assert env.amazon.ops() == []
     assert env.batches()[0]["feed_id"] == FEED_ID
+
+
+def test_store_option_limits_the_run_to_that_store(env: Env) -> None:
+    env.add_store("amazon-second")
+    env.add(order(1), order(2, store="amazon-second"))
+    env.amazon.send_ok()
+
+    result = env.cli("notify", "run", "--store", "amazon-second")
+
+    assert result.exit_code == 0, result.stderr
+    assert [r[0] for r in feed_row(env.amazon.uploaded()[0])] == [mall_order_id(2)]
+    assert env.statuses() == {"A00001": "pending", "A00002": "in_progress"}
+    assert [r["store"] for r in env.runs()] == ["amazon-second"]
+    # amazon-main's guard was not touched: it is due now
+    env.amazon.reset_calls()
+    env.amazon.mock.reset()
+    env.amazon.send_ok(feed_id="9002")
+    env.cli("notify", "run")
+    assert env.amazon.ops() == SEND
+    assert env.status("A00001") == "in_progress"
+
+
+def test_unknown_store_is_a_usage_error(env: Env) -> None:
+    result = env.cli("notify", "run", "--store", "nosuch")
+
+    assert result.exit_code == 2
+    assert "no store named 'nosuch'" in result.stderr
+    assert env.amazon.ops() == []
