@@ -307,12 +307,31 @@ def test_truncated_gzip_behind_content_encoding_counts_as_a_failed_fetch(env: En
 # ------------------------------------------------------------------------------ FATAL, CANCELLED
 
 
-def test_fatal_feed_with_a_report_is_notify_failed_with_its_messages(env: Env) -> None:
+@pytest.mark.parametrize(
+    ("report", "content_type", "expected"),
+    [
+        pytest.param(
+            "90011-fatal.en.txt",
+            "text/plain; charset=UTF-8",
+            "90011: The file's column headings are missing or invalid.",
+            id="english",
+        ),
+        pytest.param(
+            "90011-fatal.ja-cp932.txt",
+            "text/plain; charset=windows-31j",
+            "90011: ファイルの項目名がないか、無効です。",
+            id="japanese-cp932",
+        ),
+    ],
+)
+def test_fatal_feed_with_a_report_is_notify_failed_with_its_messages(
+    env: Env, report: str, content_type: str, expected: str
+) -> None:
     batch = sent(env, order(1), order(2))
     env.amazon.token()
     env.amazon.get_feed(processing_status="FATAL")
     env.amazon.get_document()
-    env.amazon.download((REPORTS / "90011-fatal.en.txt").read_bytes())
+    env.amazon.download((REPORTS / report).read_bytes(), content_type=content_type)
 
     result = env.cli("results", "fetch")
 
@@ -321,7 +340,7 @@ def test_fatal_feed_with_a_report_is_notify_failed_with_its_messages(env: Env) -
         current = env.get(order_no)
         assert (current["status"], current["phase"]) == ("notify_failed", TARGET)
         assert "FATAL" in current["message"]
-        assert "90011: The file's column headings are missing or invalid." in current["message"]
+        assert expected in current["message"]
     assert env.store.get_batch(batch["id"])["state"] == "notify_failed"
     assert "通知失敗 2" in result.stderr
 
@@ -469,6 +488,8 @@ def test_batches_list_and_show(env: Env) -> None:
     listed = env.cli("batches", "list", "--format", "json")
     shown = env.cli("batches", "show", str(batch["id"]), "--format", "json")
     table = env.cli("batches", "show", str(batch["id"]))
+    listed_table = env.cli("batches", "list")
+    assert listed_table.exit_code == 0 and FEED_ID in listed_table.stdout
     feed = env.cli("batches", "show", str(batch["id"]), "--part", "feed")
 
     assert listed.exit_code == 0 and shown.exit_code == 0 and table.exit_code == 0
@@ -584,3 +605,26 @@ def test_full_cycle_through_the_history_command(env: Env) -> None:
         ("success", "正常", FEED_ID),
         ("in_progress", "連携中", FEED_ID),
     ]
+
+
+def test_cancelled_feed_with_a_report_attaches_its_messages(env: Env) -> None:
+    sent(env, order(1))
+    env.amazon.token()
+    env.amazon.get_feed(processing_status="CANCELLED")
+    env.amazon.get_document()
+    env.amazon.download((REPORTS / "90012-90061.en.txt").read_bytes())
+
+    env.fetch()
+
+    message = env.get("A00001")["message"]
+    assert env.status("A00001") == "notify_failed"
+    assert "CANCELLED" in message and "90012" in message and "90061" in message
+
+
+def test_results_for_a_non_amazon_store_is_a_usage_error(env: Env) -> None:
+    env.add_store("rakuten-main", mall="rakuten")
+
+    result = env.cli("results", "fetch", "--store", "rakuten-main")
+
+    assert result.exit_code == 2
+    assert env.amazon.ops() == []
