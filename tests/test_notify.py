@@ -547,6 +547,26 @@ def test_create_feed_throttled_then_accepted_creates_exactly_one_feed(env: Env) 
     assert env.history("A00001")[0]["feed_id"] == FEED_ID
 
 
+@pytest.mark.parametrize("amazon_mock", ["ordered"], indirect=True)
+def test_an_expired_token_is_renewed_once_during_the_run(env: Env) -> None:
+    env.add(order(1))
+    unauthorized = error_body("Unauthorized", "Access to requested resource is denied.")
+    env.amazon.token()
+    env.amazon.create_document()
+    env.amazon.upload()
+    env.amazon.create_feed(status=403, body=unauthorized)  # refused before acting: no feed
+    env.amazon.token()
+    env.amazon.create_feed(feed_id=FEED_ID)
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    assert env.amazon.ops() == SEND + ["token", "createFeed"]
+    first, second = env.amazon.requests_of("createFeed")
+    assert first.body == second.body
+    assert env.batches()[0]["feed_id"] == FEED_ID
+
+
 @pytest.mark.parametrize(
     "failure",
     [
