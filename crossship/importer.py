@@ -63,6 +63,7 @@ MAX_REPORTED = 1000  # bad rows listed; a file of a million bad rows gives their
 _READ_SIZE = 1 << 20
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _QUANTITY = re.compile(r"[0-9]+")
+_CONTROL = re.compile(r"[\t\r\n]")
 
 
 @dataclass
@@ -286,12 +287,9 @@ class _RowChecker:
         self.good_dates: set[str] = set()
         self.idx = columns.index
         self.compare = [f for f in columns.order_columns if f != "order_no"]
-
-    def _cell(self, cells: list[str], key: str) -> str:
-        position = self.idx.get(key)
-        if position is None or position >= len(cells):
-            return ""
-        return cells[position].strip()
+        self.positions = list(self.idx.items())
+        # the previous order's first row: repeated rows usually follow it, so no lookup is needed
+        self.last: tuple[str, dict[str, object]] = ("", {})
 
     def check(self, line: int, cells: list[str]) -> None:
         bad = self.problems.count
@@ -304,15 +302,18 @@ class _RowChecker:
                 f"the row has {len(cells)} cells but the header has {self.columns.width}: "
                 "check for an unquoted comma",
             )
-        get = self._cell
-        order_no = get(cells, "order_no")
-        store = get(cells, "store")
-        phase = get(cells, "phase")
+        if len(cells) < self.columns.width:  # spreadsheets drop trailing empty cells
+            cells = cells + [""] * (self.columns.width - len(cells))
+        row = {key: cells[position].strip() for key, position in self.positions}
+        get = row.get
+        order_no = get("order_no", "")
+        store = get("store", "")
+        phase = get("phase", "")
         values: dict[str, object] = {"order_no": order_no, "store": store, "phase": phase}
         for key in REQUIRED:
             if not values[key]:
                 add(line, name(key), f"{HEADINGS[key]} ({key}) is empty: every row needs one")
-        if any(c in order_no for c in "\t\r\n"):
+        if _CONTROL.search(order_no):
             add(line, name("order_no"), f"{order_no!r} must be one line without tabs")
         if store and store not in self.known.stores:
             add(
@@ -330,9 +331,9 @@ class _RowChecker:
             )
         for key in ("mall_order_id", "bundle_parent", "split_from", "tracking_number"):
             if key in self.idx:
-                values[key] = get(cells, key) or None
+                values[key] = get(key, "") or None
         if "category" in self.idx:
-            raw = get(cells, "category")
+            raw = get("category", "")
             category = CATEGORIES.get(raw.lower() if raw.isascii() else raw) if raw else "normal"
             if category is None:
                 add(
@@ -343,14 +344,14 @@ class _RowChecker:
                 )
             values["category"] = category
         if "fba" in self.idx:
-            raw = get(cells, "fba")
+            raw = get("fba", "")
             fba = FBA_VALUES.get(raw.lower())
             if fba is None:
                 add(line, name("fba"), f"FBA {raw!r} is not 0 or 1")
             values["fba"] = fba
         ship_date = None
         if "ship_date" in self.idx:
-            ship_date = get(cells, "ship_date") or None
+            ship_date = get("ship_date", "") or None
             if ship_date and not self._date_ok(ship_date):
                 add(
                     line,
@@ -359,7 +360,7 @@ class _RowChecker:
                 )
             values["ship_date"] = ship_date
         if "carrier" in self.idx:
-            carrier = get(cells, "carrier") or None
+            carrier = get("carrier", "") or None
             if carrier and carrier not in self.known.carriers:
                 add(
                     line,
@@ -380,9 +381,9 @@ class _RowChecker:
                 "`crossship results fetch` has finished the batch",
             )
         # items
-        item_id = get(cells, "item_id") or None
-        sku = get(cells, "sku") or None
-        raw_quantity = get(cells, "quantity")
+        item_id = get("item_id", "") or None
+        sku = get("sku", "") or None
+        raw_quantity = get("quantity", "")
         quantity = None
         has_item = bool(item_id or sku or raw_quantity)
         if has_item:
@@ -420,6 +421,7 @@ class _RowChecker:
                 self.seen[order_no] = [line, 0, int(good)]
                 if good:
                     self.writer.add_order(tuple(values[f] for f in self.columns.order_columns))
+                    self.last = (order_no, values)
             entry = self.seen.get(order_no)
         else:
             if entry[2]:
@@ -431,7 +433,12 @@ class _RowChecker:
             self.writer.add_item(order_no, entry[1], item_id, sku, quantity)
 
     def _compare(self, line: int, order_no: str, first: int, values: dict[str, object]) -> None:
-        stored = self.writer.stored(order_no) or {}
+        if self.last[0] == order_no:
+            stored = self.last[1]
+            if all(values.get(key) == stored.get(key) for key in self.compare):
+                return
+        else:
+            stored = self.writer.stored(order_no) or {}
         for key in self.compare:
             if values.get(key) != stored.get(key):
                 self.problems.add(

@@ -160,11 +160,8 @@ class OrderImport:
             conn.executemany(self._upsert, ((*v, now) for v in self._orders.values()))
             self._orders.clear()
         if self._replace:
-            conn.executemany(
-                "DELETE FROM order_items WHERE order_no = ? AND order_no NOT IN "
-                "(SELECT order_no FROM orders WHERE status = 'in_progress')",
-                self._replace,
-            )
+            # orders in progress were refused before, and the transaction keeps it so
+            conn.executemany("DELETE FROM order_items WHERE order_no = ?", self._replace)
             self._replace.clear()
         if self._items:
             conn.executemany(
@@ -477,7 +474,12 @@ class Store:
                 yield writer
                 writer.flush()
             return
-        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"cannot import now: the database is busy ({exc}); try again in a minute"
+            ) from None
         try:
             writer = OrderImport(self.db, columns, now)
             yield writer

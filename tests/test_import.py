@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crossship import importer
-from crossship.errors import ImportFileError
+from crossship.errors import ImportFileError, StoreError
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 
@@ -405,3 +405,16 @@ def test_a_large_file_imports_in_one_transaction(configured, store, tmp_path):
         summary = importer.import_file(store, source, now=NOW)
     assert (summary.orders, summary.new, summary.items) == (10000, 10000, 20000)
     assert [i["line"] for i in store.order_items("L9999")] == [1, 2]
+
+
+def test_a_busy_database_is_one_error_not_a_traceback(configured, store, tmp_path):
+    other = sqlite3.connect(configured)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        store.db.conn.execute("PRAGMA busy_timeout = 50")
+        with pytest.raises(StoreError) as caught:
+            importer.import_file(store, io.BytesIO(csv_text().encode()), now=NOW)
+        assert "database is busy" in caught.value.message
+    finally:
+        other.rollback()
+        other.close()
