@@ -418,3 +418,20 @@ def test_a_busy_database_is_one_error_not_a_traceback(configured, store, tmp_pat
     finally:
         other.rollback()
         other.close()
+
+
+def test_crlf_cp932_export_with_multiline_field(run, configured, store, tmp_path):
+    # spreadsheet exports on Windows: cp932, CRLF, a quoted value spanning lines
+    rows = [
+        'J1,amazon-main,,出荷済み,通常,0,2026-11-24,ヤマト運輸,"4012\r\n3456",,,',
+        "J2,amazon-main,,出荷済み,通常,0,2026-11-24,nosuch,,,,",
+    ]
+    text = "\r\n".join([JA_HEADER, *rows]) + "\r\n"
+    found = problems(run(["orders", "import", str(write(tmp_path, text, "cp932"))]))
+    assert [f.split(":")[0] for f in found] == ["line 4, column 配送便"]
+
+
+def test_a_heading_twice_is_refused(run, configured, tmp_path):
+    text = "管理番号,店舗,処理フェーズ,order_no\nK1,amazon-main,出荷待ち,K1\n"
+    found = problems(run(["orders", "import", str(write(tmp_path, text))]))
+    assert found == ["line 1, column order_no: 管理番号 (order_no) appears twice: keep one column"]
