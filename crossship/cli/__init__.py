@@ -10,6 +10,7 @@ import sys
 
 # importing a command module registers its commands on `cli`
 from crossship.cli import config as _config  # noqa: F401,E402
+from crossship.cli import operator as _operator  # noqa: F401,E402
 from crossship.cli import orders as _orders  # noqa: F401,E402
 from crossship.cli import runs as _runs  # noqa: F401,E402
 from crossship.cli import sandbox as _sandbox  # noqa: F401,E402

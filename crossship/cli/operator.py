@@ -1,0 +1,257 @@
+"""What the operator does by hand: `history`, `status set`, `export feed` (seed 5-1, 6, 7)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from crossship import manual
+from crossship.cli.app import App, cli, finish, output_options, pass_app
+from crossship.errors import UsageError
+from crossship.output import write_rows
+from crossship.statuses import LABELS
+
+# people read the label; the key is for tools
+TABLE_FIELDS = tuple(f for f in manual.HISTORY_FIELDS if f != "status")
+TABLE_HEADERS = {"status_label": "status"}
+LABEL_HELP = ", ".join(f"{s.value} ({label})" for s, label in LABELS.items())
+
+
+# ------------------------------------------------------------------------------- history
+
+
+@cli.command("history")
+@click.option("--store", "store_name", metavar="NAME", help="Only this store.")
+@click.option("--order", "order_no", metavar="ORDER_NO", help="Only this order (管理番号).")
+@click.option("--status", metavar="STATUS", help=f"Only this API status: {LABEL_HELP}.")
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="From this time: 2026-11-27, 2026-11-27T09:00, or an age: 30m, 2h, 7d.",
+)
+@click.option("--until", metavar="TIME", help="Up to this time (same forms as --since).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N rows (newest).")
+@click.option("--warnings-only", is_flag=True, help="Only rows that carry a warning.")
+@output_options
+@pass_app
+def history_command(
+    app: App,
+    store_name: str | None,
+    order_no: str | None,
+    status: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    warnings_only: bool,
+    fmt: str,
+) -> None:
+    """Show the notification history (出荷通知連携履歴, seed 5-1), newest first.
+
+    One row per order per event: the time, the batch and Amazon's feedId, the API status it got,
+    the message (what to fix), whether a warning came with it, and who did it (auto or manual,
+    and the operator).
+
+    \b
+    Examples:
+      crossship history --status エラー --since 1d
+      crossship history --order 10001
+      crossship history --format jsonl | head
+    """
+    f = manual.history_filter(
+        app.store,
+        store_name=store_name,
+        order_no=order_no,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        warnings_only=warnings_only,
+        now=app.clock(),
+    )
+    if fmt in ("json", "jsonl"):
+        _write_json(manual.history_json(app.store, f), fmt, sys.stdout.buffer)
+        return
+    rows = manual.history_rows(app.store, f)
+    if fmt != "table":
+        write_rows(rows, manual.HISTORY_FIELDS, fmt, sys.stdout)
+        return
+    shown = write_rows(
+        (r | {"warning": "yes" if r["warning"] else ""} for r in rows),
+        TABLE_FIELDS,
+        "table",
+        sys.stdout,
+        headers=TABLE_HEADERS,
+        on_truncate=lambda n: app.warn(
+            f"only the newest {n} rows are shown: narrow them down, or use --limit or "
+            "--format jsonl for all"
+        ),
+    )
+    if not shown:
+        app.say("No history rows match.")
+
+
+def _write_json(chunks: Iterable[list[bytes]], fmt: str, out: BinaryIO) -> None:
+    """jsonl: one object a line; json: one array, laid out as output.write_rows lays it out."""
+    if fmt == "jsonl":
+        for objects in chunks:
+            out.write(b"\n".join(objects))
+            out.write(b"\n")
+        return
+    first = True
+    out.write(b"[")
+    for objects in chunks:
+        out.write(b"\n " if first else b",\n ")
+        out.write(b",\n ".join(objects))
+        first = False
+    out.write(b"]\n" if first else b"\n]\n")
+
+
+# ------------------------------------------------------------------------------- status set
+
+
+@cli.group("status")
+def status_group() -> None:
+    """Change the API status (出荷通知APIステータス) of orders by hand (seed 6)."""
+
+
+@status_group.command("set")
+@click.argument("order_nos", nargs=-1, metavar="ORDER_NO...|-")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="STATUS",
+    help="pending (未連携): notify again; success (正常): Amazon has it already.",
+)
+@click.option(
+    "--move-to",
+    metavar="PHASE",
+    help="Also move the orders into PHASE (a target phase, to notify them again: seed 7).",
+)
+@click.option("--operator", metavar="NAME", help="Who does this, for the history (default: login).")
+@click.option("--reason", metavar="TEXT", help="Why, for the history.")
+@pass_app
+def status_set(
+    app: App,
+    order_nos: tuple[str, ...],
+    to: str,
+    move_to: str | None,
+    operator: str | None,
+    reason: str | None,
+) -> None:
+    """Set orders' API status to 未連携 (pending) or 正常 (success); - reads numbers from stdin.
+
+    Refused, each with its reason, for orders of non-Amazon stores, FBA orders and orders 連携中
+    (in_progress); the others change in one transaction, each with a history row naming the
+    operator and the old and new status. Exit 1 when any order was refused.
+
+    \b
+    Notify an order again (seed 7 方法1): set it 未連携 and move it into a target phase;
+    the next `notify run` sends it:
+      crossship status set 10001 --to pending --move-to 出荷済み --reason "carrier fixed"
+    After uploading a file by hand in Seller Central (seed 6):
+      crossship status set 10001 10002 --to 正常
+    """
+    numbers = manual.order_numbers(order_nos, _stdin_if_asked(order_nos))
+    result = manual.set_statuses(
+        app.store,
+        numbers,
+        to,
+        move_to=move_to,
+        operator=operator,
+        reason=reason,
+        now=app.clock(),
+    )
+    for changed in result.changed:
+        moved = f", moved {changed.moved_from} → {changed.phase}" if changed.moved_from else ""
+        app.say(f"{changed.order_no}: {changed.old.label} → {changed.new.label}{moved}")
+    for note in result.notes:
+        app.warn(note)
+    for refusal in result.refused:
+        app.fail(f"Refused {refusal.order_no}: {refusal.reason}")
+    target = f"{result.to.label} ({result.to.value})"
+    summary = f"Set {len(result.changed)} order(s) to {target}"
+    moved = sum(1 for c in result.changed if c.moved_from)
+    if result.move_to:
+        summary += f", moved {moved} to {result.move_to}"
+    if result.refused:
+        summary += f"; refused {len(result.refused)}"
+        app.fail(summary + ".")
+    else:
+        app.say(summary + ".")
+    finish(app)
+
+
+def _stdin_if_asked(words: tuple[str, ...]) -> str | None:
+    if "-" not in words:
+        return None
+    return sys.stdin.read()
+
+
+# ------------------------------------------------------------------------------- export feed
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Write files to upload by hand in Seller Central (seed 7 方法2)."""
+
+
+@export_group.command("feed")
+@click.argument("order_nos", nargs=-1, metavar="[ORDER_NO...|-]")
+@click.option("--store", "store_name", required=True, metavar="NAME", help="The Amazon store.")
+@click.option("--phase", metavar="PHASE", help="Every order of the store in PHASE.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the file here (atomically) instead of stdout.",
+)
+@pass_app
+def export_feed(
+    app: App, order_nos: tuple[str, ...], store_name: str, phase: str | None, output: Path | None
+) -> None:
+    """Write the shipment-confirmation flat file (出荷通知ファイル) for chosen orders.
+
+    The same bytes `notify run` would send for those orders, for an upload by hand in Seller
+    Central. Nothing changes here: a manual upload never updates the API status (seed 6); set it
+    afterwards with `crossship status set ... --to success`. With --phase, every order of the store
+    in PHASE whatever its API status, but FBA orders, bundled children and orders whose 管理区分
+    is not normal. Orders that fail the checks are listed with the reason and left out (exit 1).
+
+    \b
+    Examples:
+      crossship export feed --store amazon-main --phase 出荷済み -o shipconfirm.txt
+      crossship export feed --store amazon-main 10001 10002 > shipconfirm.txt
+    """
+    numbers = manual.order_numbers(order_nos, _stdin_if_asked(order_nos)) if order_nos else []
+    result = manual.export_feed(app.store, store_name, phase=phase, order_nos=numbers)
+    for kind, count in sorted(result.left_out.items()):
+        app.say(f"Left out {count} {kind}.")
+    for warning in result.warnings:
+        app.warn(f"{warning.order_no}: {warning.reason}")
+    for refusal in result.refused:
+        app.fail(f"Left out {refusal.order_no}: {refusal.reason}")
+    if not result.feeds:
+        app.fail("Error: no order to export: nothing written")
+        finish(app)
+        return
+    size = sum(len(d) for d in result.feeds)
+    done = f"{len(result.order_nos)} order(s), {result.rows} row(s), {size} bytes"
+    if output is None:
+        if len(result.feeds) > 1:
+            raise UsageError(
+                f"the file would pass Amazon's 10 MiB limit, so it is split into "
+                f"{len(result.feeds)} files: write them with -o FILE"
+            )
+        sys.stdout.buffer.write(result.feeds[0])
+        app.say(f"Exported {done}.")
+    else:
+        paths = manual.part_paths(output, len(result.feeds))
+        for path, data in zip(paths, result.feeds, strict=True):
+            manual.write_atomically(path, data)
+        app.say(f"Exported {done} to {', '.join(str(p) for p in paths)}.")
+    finish(app)
