@@ -198,7 +198,6 @@ class _Columns:
         self.width = len(header)
         # the order columns this file carries, order_no first: only these are written
         self.order_columns = tuple(f for f in ORDER_FIELDS if f in self.index)
-        self.has_items = any(f in self.index for f in ITEM_FIELDS)
 
     def name(self, key: str) -> str:
         return self.heading.get(key, HEADINGS[key])
