@@ -27,11 +27,13 @@ ADVICE = {
     ),
     "result_failed": (
         "セラーセントラルで該当注文の出荷情報を確認してください。登録されていない場合は再度出荷通知が"
-        "必要です。登録されている場合は crossship status set 管理番号 --to success で正常にしてください。"
+        "必要です。登録されている場合は crossship status set 管理番号 --to success "
+        "で正常にしてください。"
     ),
     "error": (
-        "設定情報や注文情報を確認し、修正してください (crossship orders update / config carrier add)。"
-        "修正後、再度出荷通知が必要です (crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+        "設定情報や注文情報を確認し、修正してください "
+        "(crossship orders update / config carrier add)。修正後、再度出荷通知が必要です "
+        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
     ),
     "pending": "次回の自動出荷通知で送信されます。",
 }
