@@ -108,7 +108,7 @@ def test_a_run_that_was_not_due_does_not_move_the_guard(env: Env) -> None:
 
 
 def test_a_store_interval_can_be_changed(env: Env) -> None:
-    env.store.update_store(STORE, {"interval_minutes": 30})
+    assert env.cli("config", "store", "set", STORE, "--interval", "30").exit_code == 0
     first_run(env)
     at(env, minutes=15)
     assert env.cli("notify", "run").exit_code == 0

@@ -93,7 +93,10 @@ def test_a_feed_still_queued_after_the_result_deadline_is_result_failed(
     env: Env, deadline_hours: int | None, waited: dict, expected: str
 ) -> None:
     if deadline_hours:
-        env.store.update_store(STORE, {"result_deadline_hours": deadline_hours})
+        configured = env.cli(
+            "config", "store", "set", STORE, "--result-deadline", str(deadline_hours)
+        )
+        assert configured.exit_code == 0, configured.stderr
     batch = sent(env, order(1), order(2))
     env.clock.now = notify_helpers.T0 + timedelta(**waited)
     env.amazon.token()
