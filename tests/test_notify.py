@@ -25,6 +25,7 @@ from notify_helpers import (
     SAMPLES,
     SJIS_TSV,
     STORE,
+    TARGET,
     UTF8_TSV,
     YAMATO,
     Env,
@@ -995,3 +996,29 @@ def test_a_feed_over_the_size_limit_is_split_without_dividing_an_order(env: Env)
     assert len(result.runs[0].feed_ids) == len(feeds)
     assert set(env.statuses().values()) == {"in_progress"}
     assert {b["state"] for b in env.batches()} == {"submitted"}
+
+
+def test_orders_imported_with_the_cli_in_cp932_are_sent(env: Env) -> None:
+    csv_text = (
+        "管理番号,店舗,注文番号,処理フェーズ,管理区分,FBA,発送日,配送便,配送番号,注文商品番号,数量\n"
+        f"10001,{STORE},{mall_order_id(1)},{TARGET},通常,0,2026-11-24,{YAMATO},401234567890,"
+        "38204417562913,1\n"
+        f"10001,{STORE},{mall_order_id(1)},{TARGET},通常,0,2026-11-24,{YAMATO},401234567890,"
+        "38204417562914,2\n"
+        f"10002,{STORE},{mall_order_id(2)},{TARGET},保留,0,2026-11-24,{YAMATO},401234567891,,\n"
+    )
+    path = env.db_path.parent / "orders.csv"
+    path.write_bytes(csv_text.encode("cp932"))
+    imported = env.cli("orders", "import", str(path))
+    assert imported.exit_code == 0, imported.stderr
+    env.amazon.send_ok()
+
+    result = env.cli("notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    (body,) = env.amazon.uploaded()
+    assert [(r[0], r[1], r[2], r[3]) for r in feed_row(body)] == [
+        (mall_order_id(1), "38204417562913", "1", "2026-11-24"),
+        (mall_order_id(1), "38204417562914", "2", "2026-11-24"),
+    ]
+    assert env.statuses() == {"10001": "in_progress", "10002": "pending"}
