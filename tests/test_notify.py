@@ -385,7 +385,6 @@ def test_an_order_failing_a_check_becomes_error_and_is_not_sent(
     result = env.cli("-v", "notify", "run")
 
     assert result.exit_code == 0, result.stderr  # a bad order is the order's problem, not the run's
-    assert sent_order_ids(env) if encoding == "utf-8" else True
     (body,) = env.amazon.uploaded()
     assert [r[0] for r in feed_row(body, "cp932" if encoding == "cp932" else "utf-8")] == [
         mall_order_id(1)
