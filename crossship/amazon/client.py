@@ -49,6 +49,21 @@ SNIPPET_CHARS = 200
 
 log = logging.getLogger("crossship.amazon")
 
+
+class _NoQueryStrings(logging.Filter):
+    """urllib3 logs every request's URL at DEBUG (-vv): a presigned URL's query is its signature."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.split("?", 1)[0] if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_NoQueryStrings())
+
 # calls that change nothing a repeat would duplicate; createFeed is the one that would
 IDEMPOTENT = frozenset(
     {"token", "createFeedDocument", "upload", "getFeeds", "getFeed", "getFeedDocument", "download"}
