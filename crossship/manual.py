@@ -39,7 +39,7 @@ HISTORY_FIELDS = (
 )
 _LABEL_TEXT = {status.value: label for status, label in LABELS.items()}
 _STORED_LENGTH = len(to_db(datetime(2000, 1, 1).astimezone()))  # to_db's fixed width
-_BY_MINUTE = ("", b"")  # marker: this hour is converted minute by minute
+_BY_MINUTE = ("<by minute>", "")  # marker: this hour is converted minute by minute
 _CACHE_LIMIT = 4096  # rows come newest first, so a small cache holds the current hours
 _TIME_END = 9 + _STORED_LENGTH  # where the stored time ends in '{"time":"<stored>",...'
 _SAMPLE_EVERY = timedelta(hours=6)  # offsets last months between changes, never hours
@@ -123,7 +123,7 @@ def _span(key: str) -> tuple[str, str] | None:
     if offset is None or offset != last.utcoffset() or offset.total_seconds() % 60:
         return None
     if by_hour and offset.total_seconds() % 3600:
-        return _BY_MINUTE  # type: ignore[return-value]
+        return _BY_MINUTE
     iso = first.isoformat(timespec="seconds")
     return iso[: len(key)], iso[19:]
 
@@ -214,9 +214,11 @@ SETTABLE = (Status.PENDING, Status.SUCCESS)
 
 
 @dataclass(frozen=True)
-class Refusal:
+class OrderNote:
+    """Why an order was refused, or what the operator should know about it."""
+
     order_no: str
-    reason: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ class StatusSetResult:
     to: Status
     move_to: str | None
     changed: list[ChangedOrder] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
+    refused: list[OrderNote] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # changed, but the operator should know
 
 
@@ -293,11 +295,10 @@ def set_statuses(
         moves: dict[str, str] = {}
         for order_no in order_nos:
             order = orders.get(order_no)
-            why = _refusal(order_no, order, malls, phase)
-            if why:
-                result.refused.append(Refusal(order_no, why))
+            why = _refusal(order, malls, phase) if order else "no such order (管理番号)"
+            if why or order is None:
+                result.refused.append(OrderNote(order_no, why or ""))
                 continue
-            assert order is not None
             old = Status(order["status"])
             moved_from = None
             if phase is not None and order["phase"] != phase["name"]:
@@ -320,11 +321,7 @@ def set_statuses(
     return result
 
 
-def _refusal(
-    order_no: str, order: dict | None, malls: dict[str, str], phase: dict | None
-) -> str | None:
-    if order is None:
-        return "no such order (管理番号)"
+def _refusal(order: dict, malls: dict[str, str], phase: dict | None) -> str | None:
     mall = malls.get(order["store"], "?")
     if mall != "amazon":
         return (
@@ -341,7 +338,8 @@ def _refusal(
     if phase is not None and phase["ship_date"] == "required" and not order["ship_date"]:
         return (
             f"no ship date (発送日) and phase {phase['name']!r} requires one (発送日設定=必須): "
-            f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD` first"
+            f"set it with `crossship orders update {order['order_no']} --ship-date YYYY-MM-DD` "
+            "first"
         )
     return None
 
@@ -373,8 +371,8 @@ class ExportResult:
     feeds: list[bytes] = field(default_factory=list)  # one, or several above Amazon's 10 MiB
     order_nos: list[str] = field(default_factory=list)  # exported, in feed order
     rows: int = 0
-    refused: list[Refusal] = field(default_factory=list)  # not exported: the operator must act
-    warnings: list[Refusal] = field(default_factory=list)  # exported, with these warnings
+    refused: list[OrderNote] = field(default_factory=list)  # not exported: the operator must act
+    warnings: list[OrderNote] = field(default_factory=list)  # exported, with these warnings
     left_out: Counter = field(default_factory=Counter)  # --phase: skipped kinds, with counts
 
 
@@ -393,8 +391,10 @@ def export_feed(
     Orders failing the mall's checks are refused too; the others are rendered exactly as
     `notify run` renders them (order-number order, same checks, same template).
     """
-    if bool(phase) == bool(order_nos):
+    if phase and order_nos:
         raise UsageError("give either --phase PHASE or order numbers (管理番号), not both")
+    if not phase and not order_nos:
+        raise UsageError("give either --phase PHASE or order numbers (管理番号)")
     row = store.get_store(store_name)
     session = offline_session(row)
     result = ExportResult(store=store_name)
@@ -413,11 +413,10 @@ def export_feed(
         found = store.find_orders(order_nos)
         for order_no in order_nos:
             order = found.get(order_no)
-            why = _export_refusal(order, store_name)
-            if why:
-                result.refused.append(Refusal(order_no, why))
+            why = _export_refusal(order, store_name) if order else "no such order (管理番号)"
+            if why or order is None:
+                result.refused.append(OrderNote(order_no, why or ""))
             else:
-                assert order is not None
                 chosen.append(order)
         chosen.sort(key=lambda o: o["order_no"])  # the order `notify run` renders them in
     if not chosen:
@@ -434,13 +433,13 @@ def export_feed(
             order, order_items, carrier, is_split_parent=order["order_no"] in parents
         )
         if check.errors:
-            result.refused.append(Refusal(order["order_no"], "; ".join(check.errors)))
+            result.refused.append(OrderNote(order["order_no"], "; ".join(check.errors)))
             continue
         for warning in check.warnings:
-            result.warnings.append(Refusal(order["order_no"], warning))
+            result.warnings.append(OrderNote(order["order_no"], warning))
         if order["status"] == Status.IN_PROGRESS:
             result.warnings.append(
-                Refusal(
+                OrderNote(
                     order["order_no"],
                     f"連携中 (in_progress): batch {order['batch_id']} already sent it to Amazon",
                 )
@@ -463,9 +462,7 @@ def _left_out(order: dict) -> str | None:
     return None
 
 
-def _export_refusal(order: dict | None, store_name: str) -> str | None:
-    if order is None:
-        return "no such order (管理番号)"
+def _export_refusal(order: dict, store_name: str) -> str | None:
     if order["store"] != store_name:
         return f"an order of store {order['store']!r}, not of {store_name!r}"
     if order["fba"]:

@@ -172,7 +172,7 @@ def status_set(
     for note in result.notes:
         app.warn(note)
     for refusal in result.refused:
-        app.fail(f"Refused {refusal.order_no}: {refusal.reason}")
+        app.fail(f"Refused {refusal.order_no}: {refusal.text}")
     target = f"{result.to.label} ({result.to.value})"
     summary = f"Set {len(result.changed)} order(s) to {target}"
     moved = sum(1 for c in result.changed if c.moved_from)
@@ -232,9 +232,9 @@ def export_feed(
     for kind, count in sorted(result.left_out.items()):
         app.say(f"Left out {count} {kind}.")
     for warning in result.warnings:
-        app.warn(f"{warning.order_no}: {warning.reason}")
+        app.warn(f"{warning.order_no}: {warning.text}")
     for refusal in result.refused:
-        app.fail(f"Left out {refusal.order_no}: {refusal.reason}")
+        app.fail(f"Left out {refusal.order_no}: {refusal.text}")
     if not result.feeds:
         app.fail("Error: no order to export: nothing written")
         finish(app)
