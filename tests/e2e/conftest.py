@@ -4,14 +4,18 @@ sockets on 127.0.0.1 to the Amazon sandbox and to an aiosmtpd SMTP server.
 - ``sandbox``: a ``SandboxServer`` in this process on a free port (faults, feeds, calls in process).
 - ``serve_sandbox``: starts ``crossship sandbox serve --port 0 [options]`` in another process and
   returns a ``RemoteSandbox`` driven through the ``/_sandbox/`` control endpoints.
-- ``smtp``: an aiosmtpd ``Controller`` on a free port, collecting every message (AUTH accepted
-  over plain SMTP, checked against ``smtp.password`` when a test sets it).
+- ``smtp``: an aiosmtpd ``Controller`` on 127.0.0.1 (one per session, emptied for each test),
+  collecting every message; AUTH is accepted over plain SMTP and checked against
+  ``smtp.password`` when a test sets it.
 - ``cx(*args, env=..., timeout=...)``: runs ``crossship ARGS`` in a subprocess with the test's
   database, credentials file and the sandbox's LWA credentials; returns ``CompletedProcess`` (text)
-  and asserts that stderr never holds a Python traceback.
-- ``configured_db``: the database configured through the CLI (phases, carriers, ``amazon-main``
-  pointed at the sandbox, target phase 出荷済み → 完了, mail to the aiosmtpd port, auto start) with
-  ``ORDER_COUNT`` generated orders imported. Returns an ``E2E`` bundle.
+  and asserts that stderr never holds a Python traceback. ``cx.popen`` for runs to kill.
+- ``configured_db``: a database configured through the CLI (phases, carriers ヤマト運輸,
+  佐川急便 and 日本郵便 without ship method, ``amazon-main`` with target phase 出荷済み → 完了,
+  mail to the aiosmtpd port, auto start) with ``ORDER_COUNT`` generated orders imported, and
+  the store's ``--endpoint`` / ``--token-url`` set to this test's sandbox. Returns an ``E2E``.
+  The configuration commands run once per session into a template database (``templates``);
+  each test copies it and runs ``config store set`` itself, which keeps the suite fast.
 """
 
 from __future__ import annotations
@@ -324,11 +328,16 @@ class Cx:
 
     env: dict[str, str]
     calls: list[subprocess.CompletedProcess] = field(default_factory=list)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def derive(self, env: dict[str, str | None]) -> Cx:
+        """Another runner with ``env`` changed (None removes), reaped with this one."""
+        return Cx(self.environment(env), processes=self.processes)
 
     def command(self, args: Sequence[str]) -> list[str]:
         return [*crossship_command(), *map(str, args)]
 
-    def environment(self, env: dict[str, str] | None) -> dict[str, str]:
+    def environment(self, env: dict[str, str | None] | None) -> dict[str, str]:
         merged = dict(self.env)
         for name, value in (env or {}).items():
             if value is None:
@@ -340,7 +349,7 @@ class Cx:
     def __call__(
         self,
         *args: Any,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         timeout: float = 60,
         input: str | None = None,
     ) -> subprocess.CompletedProcess:
@@ -367,8 +376,8 @@ class Cx:
         done = self.ok(*args, "--format", "jsonl", **kwargs)
         return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
-    def popen(self, *args: Any, env: dict[str, str] | None = None) -> subprocess.Popen:
-        return subprocess.Popen(
+    def popen(self, *args: Any, env: dict[str, str | None] | None = None) -> subprocess.Popen:
+        process = subprocess.Popen(
             self.command(args),
             env=self.environment(env),
             stdin=subprocess.DEVNULL,
@@ -377,6 +386,15 @@ class Cx:
             text=True,
             encoding="utf-8",
         )
+        self.processes.append(process)
+        return process
+
+    def reap(self) -> None:
+        """Kill what a failed test left running (only the processes this helper started)."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
 
 
 def sandbox_credentials(options: SandboxOptions, store: str = STORE) -> dict[str, str]:
@@ -401,8 +419,10 @@ def cx_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def cx(cx_env: dict[str, str], sandbox: SandboxServer) -> Cx:
-    return Cx(cx_env | sandbox_credentials(sandbox.options))
+def cx(cx_env: dict[str, str], sandbox: SandboxServer) -> Iterator[Cx]:
+    runner = Cx(cx_env | sandbox_credentials(sandbox.options))
+    yield runner
+    runner.reap()
 
 
 # ------------------------------------------------------------------------------ configuration

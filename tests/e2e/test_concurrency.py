@@ -70,9 +70,8 @@ def second_setup(tmp_path: Path, templates, cx: Cx, sandbox, smtp) -> E2E:
     """Another database (another seller's pair of cron jobs) on the same sandbox."""
     where = tmp_path / "second"
     where.mkdir()
-    cx2 = Cx(
-        cx.env
-        | {
+    cx2 = cx.derive(
+        {
             "CROSSSHIP_DB": str(where / "crossship.db"),
             "CROSSSHIP_CREDENTIALS": str(where / "credentials.toml"),
         }

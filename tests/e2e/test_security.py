@@ -29,7 +29,7 @@ REFRESH_TOKEN = "Atzr|REFRESH-91b2"
 SMTP_USER = "crossship-mailer"
 SMTP_PASSWORD = "SMTPPASS-c4d8e"
 SECRETS = (CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SMTP_PASSWORD)
-NO_LWA_ENV = {
+NO_LWA_ENV: dict[str, str | None] = {
     "CROSSSHIP_AMAZON_MAIN_LWA_CLIENT_ID": None,
     "CROSSSHIP_AMAZON_MAIN_LWA_CLIENT_SECRET": None,
     "CROSSSHIP_AMAZON_MAIN_REFRESH_TOKEN": None,
@@ -54,9 +54,7 @@ def secret_setup(tmp_path: Path, templates, cx: Cx, sandbox, smtp) -> E2E:
         client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN
     )
     smtp.password = SMTP_PASSWORD
-    secret_cx = Cx(cx.env | {"CROSSSHIP_SMTP_PASSWORD": SMTP_PASSWORD})
-    for name in NO_LWA_ENV:
-        secret_cx.env.pop(name)
+    secret_cx = cx.derive({"CROSSSHIP_SMTP_PASSWORD": SMTP_PASSWORD, **NO_LWA_ENV})
     write_credentials(Path(cx.env["CROSSSHIP_CREDENTIALS"]), 0o600)
     e = configure(tmp_path, templates, secret_cx, sandbox, smtp)
     e.cx.ok("config", "mail", "set", "--smtp-user", SMTP_USER)
