@@ -56,6 +56,15 @@ class StoreError(CrossshipError):
     """The SQLite database cannot be opened or is not a crossship database."""
 
 
+class OrdersChanged(CrossshipError):
+    """Orders changed (by an import or by hand) between a run's selection and its batch."""
+
+    def __init__(self, order_nos: list[str]):
+        shown = ", ".join(order_nos[:5]) + (" ..." if len(order_nos) > 5 else "")
+        super().__init__(f"{len(order_nos)} orders changed while the feed was prepared: {shown}")
+        self.order_nos = order_nos
+
+
 class MailError(CrossshipError):
     """A result mail could not be sent (statuses are never undone for it)."""
 

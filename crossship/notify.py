@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from crossship import mail
-from crossship.errors import AmazonError, CrossshipError, UsageError
+from crossship.errors import AmazonError, CrossshipError, OrdersChanged, UsageError
 from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
 from crossship.runs import (
     StoreRun,
@@ -140,19 +140,33 @@ def _notify_store(
             "reconciled with Amazon first"
         )
         return
+    expected = {o["order_no"]: o["updated_at"] for o in ready}
+    warned: dict[str, str] = {}
+    for warning in run.warnings:
+        text = warned.get(warning["order_no"])
+        warned[warning["order_no"]] = (
+            f"{text}; {warning['message']}" if text else warning["message"]
+        )
     for data, feed_lines in session.render(lines):
         rows = [
             (number, line.order_no, line.order_id, line.order_item_id)
             for number, line in enumerate(feed_lines, start=1)
         ]
-        batch = store.create_batch(
-            store=row["name"],
-            encoding=session.encoding,
-            content_type=session.content_type,
-            feed=data,
-            rows=rows,
-            now=to_db(clock()),
-        )
+        try:
+            batch = store.create_batch(
+                store=row["name"],
+                encoding=session.encoding,
+                content_type=session.content_type,
+                feed=data,
+                rows=rows,
+                now=to_db(clock()),
+                expected=expected,
+                warnings=warned,
+            )
+        except OrdersChanged as exc:
+            # an import or a change by hand raced this run: send the fresh data next run
+            run.notes.append(f"{exc.message}; this feed is sent by the next run instead")
+            return
         run.batch_ids.append(batch["id"])
         if not _send(store, session, batch, clock, run):
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous

@@ -78,7 +78,8 @@ def _write_table(
             break
         data.append([_cell(row.get(f)) for f in fields])
     if data:
-        out.write(tabulate(data, headers=[headers.get(f, f) for f in fields]))
+        # numparse off: order numbers like 00123 must print as they are, not as 123
+        out.write(tabulate(data, headers=[headers.get(f, f) for f in fields], disable_numparse=True))
         out.write("\n")
     return len(data)
 

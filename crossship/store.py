@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from sqlite_utils import Database
 
-from crossship.errors import NotFound, StoreError, UsageError
+from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
 from crossship.migrations import migrations
 from crossship.statuses import Status
 
@@ -47,7 +47,14 @@ STORE_FIELDS = (
 CARRIER_FIELDS = ("amazon_carrier_code", "amazon_carrier_name", "amazon_ship_method")
 # batch states: the order of a send, then the end states
 BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "submitting")
-BATCH_STATES = (*BATCH_OPEN_STATES, "submitted", "done", "notify_failed", "result_failed", "released")
+BATCH_STATES = (
+    *BATCH_OPEN_STATES,
+    "submitted",
+    "done",
+    "notify_failed",
+    "result_failed",
+    "released",
+)
 CHUNK = 500  # parameters per IN (...) list, under SQLite's variable limit
 
 
@@ -220,7 +227,6 @@ class Store:
             return row
         return None
 
-
     def applied_migrations(self) -> list[str]:
         """Names of the schema migrations applied to this database, oldest first."""
         return [m.name for m in migrations.applied(self.db)]
@@ -246,7 +252,9 @@ class Store:
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
         if row is None:
             known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
-            raise NotFound(f"no store named {name!r} (stores: {known}): add it with `config store add`")
+            raise NotFound(
+                f"no store named {name!r} (stores: {known}): add it with `config store add`"
+            )
         return row
 
     def list_stores(self, *, mall: str | None = None, started: bool | None = None) -> list[dict]:
@@ -463,7 +471,6 @@ class Store:
             "SELECT status, count(*) AS n FROM orders WHERE store = ? GROUP BY status", [store]
         )
         return {r["status"]: r["n"] for r in rows}
-
 
     @contextmanager
     def order_import(self, columns: Sequence[str], now: str) -> Iterator[OrderImport]:
@@ -704,13 +711,24 @@ class Store:
         feed: bytes,
         rows: Sequence[tuple[int, str, str, str]],
         now: str,
+        expected: dict[str, str] | None = None,
+        warnings: dict[str, str] | None = None,
     ) -> dict:
         """Record a batch with its exact feed bytes and row map, and set its orders ``in_progress``.
 
         ``rows`` are (record_no, order_no, order_id, item_id). One transaction with the history.
+        ``expected`` maps each order to the ``updated_at`` it was selected with: if an import or a
+        change by hand touched one since (or it is no longer 未連携), nothing is recorded and
+        ``OrdersChanged`` is raised, so a feed never carries stale data. ``warnings`` go on the
+        orders' 連携中 history rows (a blank tracking number, say).
         """
         order_nos = list(dict.fromkeys(r[1] for r in rows))
-        with self.db.atomic():
+        warnings = warnings or {}
+        with self.immediate():
+            if expected is not None:
+                changed = self._changed_since_selection(order_nos, expected)
+                if changed:
+                    raise OrdersChanged(changed)
             cursor = self.db.execute(
                 "INSERT INTO batches (store, state, created_at, updated_at, encoding, content_type, "
                 "feed, row_count, order_count) VALUES (?, 'prepared', ?, ?, ?, ?, ?, ?, ?)",
@@ -724,9 +742,35 @@ class Store:
             )
             batch = self.get_batch(batch_id)
             self.change_statuses(
-                [StatusChange(o, Status.IN_PROGRESS) for o in order_nos], now=now, batch=batch
+                [
+                    StatusChange(o, Status.IN_PROGRESS, warnings.get(o, ""), o in warnings)
+                    for o in order_nos
+                ],
+                now=now,
+                batch=batch,
             )
         return batch
+
+    def _changed_since_selection(self, order_nos: list[str], expected: dict[str, str]) -> list[str]:
+        changed = []
+        for chunk in _chunks(order_nos):
+            marks = ",".join("?" * len(chunk))
+            current = {
+                r["order_no"]: r
+                for r in self.db.query(
+                    f"SELECT order_no, status, updated_at FROM orders WHERE order_no IN ({marks})",
+                    chunk,
+                )
+            }
+            for order_no in chunk:
+                row = current.get(order_no)
+                if (
+                    row is None
+                    or row["status"] != Status.PENDING.value
+                    or row["updated_at"] != expected.get(order_no)
+                ):
+                    changed.append(order_no)
+        return changed
 
     def get_batch(self, batch_id: int) -> dict:
         row = self._one("SELECT * FROM batches WHERE id = ?", [batch_id])

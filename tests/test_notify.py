@@ -8,6 +8,7 @@ HTTP goes through ``responses`` (see notify_helpers); every test asserts the cal
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,7 +42,8 @@ from notify_helpers import (
 from crossship.amazon.client import AmazonClient
 from crossship.lock import RunLock
 from crossship.store import Store
-from crossship.timeutil import from_db
+from crossship.notify import NotifyOptions, notify_run
+from crossship.timeutil import from_db, to_db
 
 env = notify_helpers.env  # fixtures
 amazon_mock = notify_helpers.amazon_mock
@@ -164,6 +166,8 @@ def test_blank_tracking_number_is_sent_with_a_warning(env: Env) -> None:
     (warning,) = result.runs[0].warnings
     assert warning["order_no"] == "A00001"
     assert "Valid Tracking Rate" in warning["message"]
+    (row,) = env.history("A00001")  # the warning is flagged on the 連携中 history row too
+    assert row["warning"] == 1 and "Valid Tracking Rate" in row["message"]
 
 
 def test_carrier_without_ship_method_is_sent(env: Env) -> None:
@@ -1017,3 +1021,38 @@ def test_orders_imported_with_the_cli_in_cp932_are_sent(env: Env) -> None:
         (mall_order_id(1), "38204417562914", "2", "2026-11-24"),
     ]
     assert env.statuses() == {"10001": "in_progress", "10002": "pending"}
+
+
+def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh_data(
+    env: Env,
+) -> None:
+    """An import racing the run (between selection and the batch) never ships stale data."""
+    from crossship.malls import open_session
+
+    env.add(order(1), order(2))
+
+    def racing_session(row, db_path, clock):
+        session = open_session(row, db_path, clock)
+        render = session.render
+
+        def render_then_race(lines):
+            rendered = render(lines)
+            later = to_db(clock() + timedelta(milliseconds=5))
+            with Store(db_path) as other:  # another process re-imports order 2 meanwhile
+                other.import_orders([order(2, tracking_number="NEW-TRACKING")], [], later)
+            return rendered
+
+        session.render = render_then_race
+        return session
+
+    result = notify_run(env.store, env.db_path, env.clock, NotifyOptions(), racing_session)
+
+    assert env.amazon.ops() == []  # nothing was sent with the stale tracking number
+    assert env.batches() == []
+    assert env.statuses() == {"A00001": "pending", "A00002": "pending"}
+    assert any("changed while the feed was prepared" in n for n in result.runs[0].notes)
+    env.amazon.send_ok()
+    env.clock.advance(minutes=15)
+    env.notify()
+    (body,) = env.amazon.uploaded()
+    assert b"NEW-TRACKING" in body
