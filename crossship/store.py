@@ -848,7 +848,9 @@ class Store:
         """The mall accepted the batch as ``feed_id``: record it on the batch and its history."""
         with self.db.atomic():
             batch = self.update_batch(
-                batch_id, {"state": "submitted", "feed_id": feed_id, "submitted_at": now}, now
+                batch_id,
+                {"state": "submitted", "feed_id": feed_id, "submitted_at": now, "last_error": None},
+                now,
             )
             self.db.execute(
                 "UPDATE history SET feed_id = ? WHERE batch_id = ? AND feed_id IS NULL",
