@@ -554,34 +554,11 @@ class Store:
 
     def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
         """History rows, newest first, streamed from SQLite (never loaded whole)."""
-        where, params = [], []
-        if f.store:
-            where.append("store = ?")
-            params.append(f.store)
-        if f.order_no:
-            where.append("order_no = ?")
-            params.append(f.order_no)
-        if f.status:
-            where.append("status = ?")
-            params.append(f.status)
-        if f.since:
-            where.append("time >= ?")
-            params.append(f.since)
-        if f.until:
-            where.append("time <= ?")
-            params.append(f.until)
-        if f.warnings_only:
-            where.append("warning = 1")
+        tail, params = self._history_where(f)
         sql = (
             "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, "
-            "message, source, operator FROM history"
+            "message, source, operator FROM history" + tail
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if f.limit is not None:
-            sql += " LIMIT ?"
-            params.append(f.limit)
         cursor = self.db.conn.execute(sql, params)
         columns = [d[0] for d in cursor.description]
         while True:
