@@ -86,7 +86,16 @@ def _report(app: App, result: NotifyResult) -> None:
     for run in result.runs:
         if run.skipped:
             app.say(f"{run.store}: skipped, {run.skipped}")
-        elif not run.dry_run:
+        elif run.dry_run:
+            # a rehearsal shows every order it would refuse or warn about, -v or not
+            for failure in run.failures:
+                app.say(
+                    f"{run.store}: would be {failure['status_label']}: "
+                    f"{failure['order_no']}: {failure['message']}"
+                )
+            for warning in run.warnings:
+                app.say(f"{run.store}: warning: {warning['order_no']}: {warning['message']}")
+        else:
             app.say(f"{run.store}: {_describe(run)}")
             if app.verbose:
                 for note in run.notes:
