@@ -167,6 +167,7 @@ def test_dry_run_prints_the_feed_and_changes_nothing(env: Env) -> None:
     )
     assert [r[0] for r in feed_row(result.stdout_bytes)] == [mall_order_id(2)]
     assert "would send 1 rows" in result.stderr
+    assert "would be エラー: A00003: 発送日 (ship_date) is missing" in result.stderr
     assert env.history() == history
     assert env.statuses() == {"A00001": "in_progress", "A00002": "pending", "A00003": "pending"}
     assert len(env.runs("notify")) == 1
