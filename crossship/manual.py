@@ -17,6 +17,7 @@ from pathlib import Path
 
 from crossship.errors import CrossshipError, UsageError
 from crossship.malls import offline_session
+from crossship.prepare import prepare
 from crossship.statuses import LABELS, Status, parse_status
 from crossship.store import HistoryFilter, StatusChange, Store
 from crossship.timeutil import from_db, local_iso, parse_moment, to_db
@@ -421,22 +422,10 @@ def export_feed(
         chosen.sort(key=lambda o: o["order_no"])  # the order `notify run` renders them in
     if not chosen:
         return result
-    numbers = [o["order_no"] for o in chosen]
-    items = store.items_for(numbers)
-    carriers = {c["name"]: c for c in store.list_carriers()}
-    parents = store.split_parents(numbers)
-    lines: list = []
-    for order in chosen:
-        order_items = items.get(order["order_no"], [])
-        carrier = carriers.get(order["carrier"]) if order["carrier"] else None
-        check = session.check(
-            order, order_items, carrier, is_split_parent=order["order_no"] in parents
-        )
-        if check.errors:
-            result.refused.append(OrderNote(order["order_no"], "; ".join(check.errors)))
-            continue
-        for warning in check.warnings:
-            result.warnings.append(OrderNote(order["order_no"], warning))
+    prepared = prepare(store, session, chosen)
+    result.refused.extend(OrderNote(o["order_no"], message) for o, message in prepared.errors)
+    result.warnings.extend(OrderNote(order_no, w) for order_no, w in prepared.warnings)
+    for order in prepared.ready:
         if order["status"] == Status.IN_PROGRESS:
             result.warnings.append(
                 OrderNote(
@@ -445,7 +434,7 @@ def export_feed(
                 )
             )
         result.order_nos.append(order["order_no"])
-        lines.extend(session.lines(order, order_items, carrier))
+    lines = prepared.lines
     if lines:
         result.rows = len(lines)
         result.feeds = [data for data, _part in session.render(lines)]

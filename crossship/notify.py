@@ -14,6 +14,7 @@ from pathlib import Path
 from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, OrdersChanged, UsageError
 from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
+from crossship.prepare import prepare
 from crossship.runs import (
     StoreRun,
     Transport,
@@ -181,32 +182,15 @@ def _select(
 
     Orders that fail a check become ``error`` (when ``apply``), with the message saying what to fix.
     """
-    eligible = store.eligible_orders(name)
-    if not eligible:
-        return [], []
-    order_nos = [o["order_no"] for o in eligible]
-    items = store.items_for(order_nos)
-    carriers = {c["name"]: c for c in store.list_carriers()}
-    parents = store.split_parents(order_nos)
-    ready, lines, errors = [], [], []
-    for order in eligible:
-        order_items = items.get(order["order_no"], [])
-        carrier = carriers.get(order["carrier"]) if order["carrier"] else None
-        check = session.check(
-            order, order_items, carrier, is_split_parent=order["order_no"] in parents
-        )
-        if check.errors:
-            message = "; ".join(check.errors)
-            errors.append(StatusChange(order["order_no"], Status.ERROR, message))
-            run.add_outcome(order, Status.ERROR, message)
-            continue
-        for warning in check.warnings:
-            run.warnings.append({"order_no": order["order_no"], "message": warning})
-        ready.append(order)
-        lines.extend(session.lines(order, order_items, carrier))
+    prepared = prepare(store, session, store.eligible_orders(name))
+    errors = []
+    for order, message in prepared.errors:
+        errors.append(StatusChange(order["order_no"], Status.ERROR, message))
+        run.add_outcome(order, Status.ERROR, message)
+    run.warnings.extend({"order_no": o, "message": w} for o, w in prepared.warnings)
     if errors and apply:
         store.change_statuses(errors, now=to_db(clock()))
-    return ready, lines
+    return prepared.ready, prepared.lines
 
 
 def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun) -> bool:

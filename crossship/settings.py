@@ -6,15 +6,14 @@ The CLI parses options and calls these; these check and call the Store, which ow
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from crossship import urls
 from crossship.errors import CrossshipError, NotFound, UsageError
 from crossship.statuses import Status, label_of
 from crossship.store import Store
@@ -55,30 +54,7 @@ _ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+")
 
 def check_url(url: str, what: str) -> str:
     """``url`` if crossship may send secrets to it: https anywhere, plain http only to loopback."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise UsageError(f"{what} {url!r} is not a valid URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not host:
-        raise UsageError(f"{what} {url!r} is not a URL: write it as https://host[:port][/path]")
-    if scheme == "http" and not _is_loopback(host):
-        raise UsageError(
-            f"{what} {url!r} is refused: use https://; plain http:// is allowed only to a "
-            "loopback address (127.0.0.0/8, ::1, localhost)"
-        )
-    return url.strip()
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # any other name could resolve anywhere
+    return urls.check_url(url, what, UsageError)
 
 
 def check_address(text: str, what: str) -> str:

@@ -12,7 +12,6 @@ import collections
 import email.message
 import gzip
 import html
-import ipaddress
 import json
 import logging
 import random
@@ -33,6 +32,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import AmazonError, ConfigError
+from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
 JP_MARKETPLACE = "A1VC38T7YXB528"
@@ -88,44 +88,6 @@ _NOT_NETWORK = (
     requests.exceptions.URLRequired,
     requests.exceptions.InvalidJSONError,
 )
-
-
-def check_url(url: str, what: str) -> str:
-    """Return ``url`` if crossship may talk to it: https anywhere, plain http only to loopback."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise ConfigError(f"{what} {_display_url(url)!r} is not a valid URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not host:
-        raise ConfigError(f"{what} {_display_url(url)!r} is not an https:// URL with a host name")
-    if scheme == "http" and not _is_loopback(host):
-        raise ConfigError(
-            f"{what} {_display_url(url)!r} is refused: use https://; plain http:// is allowed "
-            "only to a loopback address (127.0.0.0/8, ::1, localhost)"
-        )
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # any other name could resolve anywhere
-
-
-def _display_url(url: str) -> str:
-    """The URL without user info and query: presigned URLs carry their signature in the query."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return "<unparsable URL>"
-    return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url.split("?")[0]
 
 
 @dataclass(frozen=True)
@@ -395,7 +357,7 @@ class AmazonClient:
                 "%s %s %s failed: %s (attempt %d)",
                 op,
                 method,
-                _display_url(url),
+                display_url(url),
                 type(exc).__name__,
                 attempt,
             )
@@ -404,7 +366,7 @@ class AmazonClient:
             "%s %s %s -> %d (attempt %d)",
             op,
             method,
-            _display_url(url),
+            display_url(url),
             response.status_code,
             attempt,
         )

@@ -17,26 +17,11 @@ from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
 from crossship.statuses import label_of, parse_status
+from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
 from crossship.store import HistoryFilter
 from crossship.timeutil import local_iso, to_db
 
-ORDER_FIELDS = (
-    "order_no",
-    "store",
-    "mall_order_id",
-    "phase",
-    "category",
-    "fba",
-    "bundle_parent",
-    "split_from",
-    "ship_date",
-    "carrier",
-    "tracking_number",
-    "status",
-    "status_label",
-    "message",
-    "warning",
-)
+ORDER_FIELDS = (*STORE_ORDER_FIELDS, "status", "status_label", "message", "warning")
 # people read the label; the key is for tools
 TABLE_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("status", "message"))
 TABLE_HEADERS = {"status_label": "status"}
