@@ -64,8 +64,9 @@ def sandbox_serve(
 ) -> None:
     """Serve LWA, the Feeds API and presigned uploads on HOST:PORT until Ctrl-C.
 
-    Point a store at it with `crossship config store set NAME --endpoint URL --token-url URL/auth/o2/token`
-    and the sandbox credentials it prints. Faults are injected through POST /_sandbox/faults.
+    Point a store at it with `crossship config store set NAME --endpoint URL
+    --token-url URL/auth/o2/token` and the sandbox credentials it prints. Faults are injected
+    through POST /_sandbox/faults (see the README).
     """
     options = SandboxOptions(
         report_language=report_language,
