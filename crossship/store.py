@@ -56,6 +56,8 @@ BATCH_STATES = (
     "released",
 )
 CHUNK = 500  # parameters per IN (...) list, under SQLite's variable limit
+# how long a command waits for another one's write transaction before giving up
+BUSY_TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=30)
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
             self.db = Database(conn)
             self._configure()
             migrations.apply(self.db)
@@ -199,7 +201,7 @@ class Store:
 
     def _configure(self) -> None:
         conn = self.db.conn
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
         conn.execute("PRAGMA synchronous = FULL")

@@ -445,3 +445,31 @@ def test_setup_sh_runs_in_bash_and_again(tmp_path):
     assert "already configured" in done.stderr
     with Store(tmp_path / "crossship.db") as opened:
         assert opened.get_store("amazon-main")["started"] == 1
+
+
+def test_a_database_held_by_another_writer_is_one_error_line_not_a_traceback(tmp_path):
+    """Another process keeps the write lock past the busy timeout: one Error line, exit 1."""
+    import sqlite3 as sqlite
+
+    db = tmp_path / "busy.db"
+    Store(db).close()
+    holder = sqlite.connect(str(db))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        env = dict(os.environ, CROSSSHIP_DB=str(db))
+        # a short busy timeout so the test does not wait the default 30 s
+        code = (
+            "import crossship.store as s; s.BUSY_TIMEOUT_MS = 200; "
+            "from crossship.cli import main; main()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, "config", "phase", "create", "x"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("Error: database ")
+    assert "another crossship command is writing" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,17 @@ class CrossshipGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
+        except sqlite3.OperationalError as exc:
+            # every change is one transaction: a busy or failing database changed nothing
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            where = f" {app.db_path}" if app else ""
+            hint = (
+                ": another crossship command is writing to it; try again when it is done"
+                if "locked" in str(exc) or "busy" in str(exc)
+                else ""
+            )
+            click.echo(f"Error: database{where}: {exc}{hint}", err=True)
+            ctx.exit(ExitCode.FAILED)
 
 
 def _silence_stdout() -> None:
