@@ -514,45 +514,58 @@ class Store:
         """Set each order's API status and write its history row, in the caller's transaction.
 
         ``batch`` (a batches row) ties the history rows to a batch id and feedId; ``move_to``
-        maps order numbers to the phase they move to with this change.
+        maps order numbers (among ``changes``) to the phase they move to with this change.
+        Set-based: the changes go into a temporary table, then one UPDATE and one INSERT ...
+        SELECT do the work (per-order statements cost three times as much for 100,000 orders).
         """
         batch_id = batch["id"] if batch else None
         feed_id = batch.get("feed_id") if batch else None
         in_batch = None if batch is None else batch_id
+        moves = move_to or {}
+        conn = self.db.conn
         with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE orders SET status = ?, message = ?, warning = ?, batch_id = ?, "
-                "updated_at = ? WHERE order_no = ?",
-                (
-                    (c.status.value, c.message or None, int(c.warning), in_batch, now, c.order_no)
-                    for c in changes
-                ),
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS status_changes (seq INTEGER PRIMARY KEY, "
+                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, "
+                "warning INTEGER NOT NULL, phase TEXT)"
             )
-            if move_to:
-                self.db.conn.executemany(
-                    "UPDATE orders SET phase = ? WHERE order_no = ?",
-                    ((phase, order_no) for order_no, phase in move_to.items()),
-                )
-            self.db.conn.executemany(
-                "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
-                "status, warning, message, source, operator) "
-                "SELECT ?, store, order_no, mall_order_id, ?, ?, ?, ?, ?, ?, ? "
-                "FROM orders WHERE order_no = ?",
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS temp.status_changes_order "
+                "ON status_changes (order_no, seq)"
+            )
+            conn.execute("DELETE FROM temp.status_changes")
+            conn.executemany(
+                "INSERT INTO temp.status_changes (order_no, status, message, warning, phase) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     (
-                        now,
-                        batch_id,
-                        feed_id,
-                        c.status.value,
-                        int(c.warning),
-                        c.message or None,
-                        source,
-                        operator,
                         c.order_no,
+                        c.status.value,
+                        c.message or None,
+                        int(c.warning),
+                        moves.get(c.order_no),
                     )
                     for c in changes
                 ),
             )
+            # an order named twice takes its last change, and gets a history row for each
+            conn.execute(
+                "UPDATE orders SET (status, message, warning, phase) = ("
+                "SELECT c.status, c.message, c.warning, coalesce(c.phase, orders.phase) "
+                "FROM temp.status_changes c WHERE c.order_no = orders.order_no "
+                "ORDER BY c.seq DESC LIMIT 1), batch_id = ?, updated_at = ? "
+                "WHERE order_no IN (SELECT order_no FROM temp.status_changes)",
+                [in_batch, now],
+            )
+            conn.execute(
+                "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
+                "status, warning, message, source, operator) "
+                "SELECT ?, o.store, o.order_no, o.mall_order_id, ?, ?, c.status, c.warning, "
+                "c.message, ?, ? FROM temp.status_changes c "
+                "CROSS JOIN orders o ON o.order_no = c.order_no ORDER BY c.seq",
+                [now, batch_id, feed_id, source, operator],
+            )
+            conn.execute("DELETE FROM temp.status_changes")
 
     def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
         """History rows, newest first, streamed from SQLite (never loaded whole)."""
@@ -735,20 +748,14 @@ class Store:
         for chunk in _chunks(order_nos):
             marks = ",".join("?" * len(chunk))
             current = {
-                r["order_no"]: r
-                for r in self.db.query(
+                order_no: (status, updated_at)
+                for order_no, status, updated_at in self.db.conn.execute(
                     f"SELECT order_no, status, updated_at FROM orders WHERE order_no IN ({marks})",
                     chunk,
                 )
             }
-            for order_no in chunk:
-                row = current.get(order_no)
-                if (
-                    row is None
-                    or row["status"] != Status.PENDING.value
-                    or row["updated_at"] != expected.get(order_no)
-                ):
-                    changed.append(order_no)
+            pending = Status.PENDING.value
+            changed.extend(o for o in chunk if current.get(o) != (pending, expected.get(o)))
         return changed
 
     def get_batch(self, batch_id: int) -> dict:
