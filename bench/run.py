@@ -13,8 +13,9 @@ Each step is one `crossship` subprocess, timed beside its baseline in the same r
                                            vs a script parsing the same reports, same updates
 - history --format jsonl > /dev/null        vs `sqlite3 -json DB "select ... order by id desc"`
 
-Wall time and peak RSS come from os.wait4 on each child; Amazon calls from the sandbox
-(`crossship sandbox serve --no-rate-limits`, its own process) before and after each run.
+Wall time and peak RSS come from os.wait4 on each child (started by a small launcher process,
+so that this one's size does not leak into the children's ru_maxrss); Amazon calls from the
+sandbox (`crossship sandbox serve --no-rate-limits`, its own process) before and after each run.
 """
 
 from __future__ import annotations
@@ -87,21 +88,33 @@ def tool(name: str) -> str:
     return str(here) if here.exists() else (shutil.which(name) or name)
 
 
+# A child's ru_maxrss starts at the peak of the process it was forked from (the kernel keeps the
+# old memory's high-water mark across exec), so this process, which grows, never starts the
+# measured command itself: a small launcher started afresh does, and reports its child's numbers.
+LAUNCHER = """
+import os, subprocess, sys, time
+with open(sys.argv[1], "wb") as out:
+    start = time.perf_counter()
+    child = subprocess.Popen(sys.argv[2:], stdout=out)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+print(seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def measure(
     args: list[str], *, env: dict[str, str] | None = None, stdout_path: str = os.devnull
 ) -> Measure:
-    """Run one child; its own wall time and peak RSS (ru_maxrss of that child, from wait4)."""
-    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(args, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        child.returncode = code = os.waitstatus_to_exitcode(status)
+    """Run one child; its own wall time and peak RSS (ru_maxrss from wait4 in the launcher)."""
+    with tempfile.TemporaryFile() as err:
+        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, stdout_path, *args]
+        done = subprocess.run(launcher, stdout=subprocess.PIPE, stderr=err, env=env, check=True)
+        seconds, max_kb, code = done.stdout.split()
         err.seek(0)
         talk = err.read().decode(errors="replace")
-    if code != 0:
+    if int(code) != 0:
         sys.exit(f"`{' '.join(args)}` exited {code}:\n{talk[-3000:]}")
-    return Measure(seconds, usage.ru_maxrss / 1024, code)
+    return Measure(float(seconds), int(max_kb) / 1024, int(code))
 
 
 class Sandbox:
