@@ -141,7 +141,7 @@ def _notify_store(
             "reconciled with Amazon first"
         )
         return
-    expected = {o["order_no"]: o["updated_at"] for o in ready}
+    expected = dict(ready)
     warned: dict[str, str] = {}
     for warning in run.warnings:
         text = warned.get(warning["order_no"])
@@ -177,12 +177,18 @@ def _notify_store(
 
 def _select(
     store: Store, name: str, session: MallSession, clock: Clock, run: StoreRun, *, apply: bool
-) -> tuple[list[dict], list]:
-    """Eligible orders that pass the mall's checks, and their feed lines.
+) -> tuple[list[tuple[str, str]], list]:
+    """(order_no, updated_at) of the eligible orders that pass the mall's checks, and their feed
+    lines; the orders are streamed, never all held.
 
     Orders that fail a check become ``error`` (when ``apply``), with the message saying what to fix.
     """
-    prepared = prepare(store, session, store.eligible_orders(name))
+    prepared = prepare(
+        store,
+        session,
+        store.eligible_orders(name),
+        keep=lambda order: (order["order_no"], order["updated_at"]),
+    )
     errors = []
     for order, message in prepared.errors:
         errors.append(StatusChange(order["order_no"], Status.ERROR, message))

@@ -677,13 +677,13 @@ class Store:
 
     # ----------------------------------------------------------------------------- eligibility
 
-    def eligible_orders(self, store: str) -> list[dict]:
-        """Orders a store's automatic run would send (SPEC §3), in order-number order.
+    def eligible_orders(self, store: str) -> Iterator[dict]:
+        """Orders a store's automatic run would send (SPEC §3), in order-number order, streamed.
 
         Category, API status, FBA and bundled children are filtered here; each order carries
         its target's destination phase as ``target_move_to``.
         """
-        return self._rows(
+        yield from self.db.query(
             "SELECT o.*, t.move_to AS target_move_to FROM orders o "
             "JOIN targets t ON t.store = o.store AND t.phase = o.phase "
             "WHERE o.store = ? AND o.status = 'pending' AND o.category = 'normal' "
