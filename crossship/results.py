@@ -171,10 +171,9 @@ def _apply(
     run: StoreRun,
 ) -> None:
     """Every order still in the batch gets its outcome; successes move to their destination."""
-    order_nos = store.batch_order_nos(batch["id"])
-    orders = store.find_orders(order_nos)
     changes, moves = [], {}
-    for order_no in order_nos:
+    for order in store.batch_orders(batch["id"]):
+        order_no = order["order_no"]
         found = outcome.orders.get(order_no)
         if found is None:  # a sent order the report does not mention was accepted
             status, message, warnings = Status.SUCCESS, "", []
@@ -182,8 +181,8 @@ def _apply(
             status, message, warnings = found.status, found.message, found.warnings
         text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
         changes.append(StatusChange(order_no, status, text, warning=bool(warnings)))
-        run.add_outcome(orders[order_no], status, message, warnings)
-        destination = targets.get(orders[order_no]["phase"])
+        run.add_outcome(order, status, message, warnings)
+        destination = targets.get(order["phase"])
         if status is Status.SUCCESS and destination:
             moves[order_no] = destination
     notes = list(outcome.notes)

@@ -167,15 +167,14 @@ def end_batch(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Give every order still in the batch one status, and the batch its end state."""
-    order_nos = store.batch_order_nos(batch["id"])
-    orders = store.find_orders(order_nos)
+    orders = store.batch_orders(batch["id"])
     store.finish_batch(
         batch,
-        [StatusChange(o, status, message) for o in order_nos],
+        [StatusChange(o["order_no"], status, message) for o in orders],
         state=state,
         now=to_db(clock()),
         batch_changes={"last_error": message, **(extra or {})},
     )
     if count:
-        for order_no in order_nos:
-            run.add_outcome(orders[order_no], status, message)
+        for order in orders:
+            run.add_outcome(order, status, message)

@@ -478,8 +478,9 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
     error of its own `result_failed`, since any of them may be the one that failed.
     """
     order_nos = list(dict.fromkeys(row.order_no for row in sent))
-    errors: dict[str, list[str]] = {no: [] for no in order_nos}
-    warnings: dict[str, list[str]] = {no: [] for no in order_nos}
+    # only the orders the report names get lists: most of 100,000 orders are clean successes
+    errors: dict[str, list[str]] = {}
+    warnings: dict[str, list[str]] = {}
     notes: list[str] = []
     unmatched_errors: list[str] = []
     index = _SentIndex(sent)
@@ -489,13 +490,13 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
         if row.kind == "fatal" and _is_file_level(row):
             notes.append(f"Amazon rejected the whole feed: {entry}")
             for no in order_nos:
-                errors[no].append(entry)
+                errors.setdefault(no, []).append(entry)
             continue
         targets = index.match(row)
         if targets:
             bucket = warnings if row.kind == "warning" else errors
             for no in targets:
-                bucket[no].append(entry)
+                bucket.setdefault(no, []).append(entry)
         elif row.kind == "warning":
             if row.order_id or row.record_no not in (0, None):
                 notes.append(f"warning for {_where(row)}, which matches no row sent: {entry}")
@@ -505,32 +506,37 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
             unmatched_errors.append(entry)
             notes.append(f"{row.kind} for {_where(row)}, which matches no row sent: {entry}")
 
+    unmatched = (
+        "Amazon reported an error that matches no order of this batch ("
+        + "; ".join(_unique(unmatched_errors))
+        + "): it may concern this order, check it in Seller Central"
+        if unmatched_errors
+        else ""
+    )
     orders = {
-        no: _order_outcome(no, errors[no], warnings[no], unmatched_errors) for no in order_nos
+        no: _order_outcome(no, errors.get(no, ()), warnings.get(no, ()), unmatched)
+        for no in order_nos
     }
     notes.extend(_count_notes(report, len(sent)))
     return BatchOutcome(orders=orders, notes=notes)
 
 
 def _order_outcome(
-    order_no: str, errors: list[str], warnings: list[str], unmatched_errors: list[str]
+    order_no: str, errors: Sequence[str], warnings: Sequence[str], unmatched: str
 ) -> OrderOutcome:
+    """``unmatched``: the message for an order without errors of its own when the report has
+    errors matching no order ("" when it has none)."""
     own_errors = _unique(errors)
     if own_errors:
         return OrderOutcome(order_no, Status.ERROR, "; ".join(own_errors), _unique(warnings))
-    if unmatched_errors:
-        message = (
-            "Amazon reported an error that matches no order of this batch ("
-            + "; ".join(_unique(unmatched_errors))
-            + "): it may concern this order, check it in Seller Central"
-        )
-        return OrderOutcome(order_no, Status.RESULT_FAILED, message, _unique(warnings))
+    if unmatched:
+        return OrderOutcome(order_no, Status.RESULT_FAILED, unmatched, _unique(warnings))
     return OrderOutcome(order_no, Status.SUCCESS, "", _unique(warnings))
 
 
-def _unique(items: list[str]) -> list[str]:
+def _unique(items: Sequence[str]) -> list[str]:
     """Drop repeats (a split order gets the same message once per row), keeping order."""
-    return list(dict.fromkeys(items))
+    return list(dict.fromkeys(items)) if items else []
 
 
 def _count_notes(report: ProcessingReport, sent_count: int) -> list[str]:
