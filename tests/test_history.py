@@ -366,27 +366,38 @@ def test_the_core_streams_in_bounded_memory(big_db: Path):
     assert peak < 20 * 1024 * 1024, f"peak {peak} bytes"
 
 
+# ru_maxrss of a child counts the RSS its parent had when it forked (Linux keeps it across exec):
+# a child of this big pytest process would look big. A small launcher started afresh reads the
+# child's output through a pipe and reports the child's own numbers.
+PIPE_LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+first = child.stdout.readline()
+count = 1
+for _line in child.stdout:
+    count += 1
+stderr = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"first": first.decode(), "count": count, "maxrss_kib": usage.ru_maxrss,
+                  "code": os.waitstatus_to_exitcode(status), "stderr": stderr.decode()}))
+"""
+
+
 def test_jsonl_of_300k_rows_through_a_pipe_in_bounded_memory(big_db: Path):
     """The whole output goes through a pipe while the process stays small (RSS, not time)."""
-    process = subprocess.Popen(
-        crossship("history", "--format", "jsonl", db=big_db),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    launcher = [sys.executable, "-I", "-S", "-c", PIPE_LAUNCHER]
+    done = subprocess.run(
+        launcher + crossship("history", "--format", "jsonl", db=big_db),
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert process.stdout is not None
-    first = json.loads(process.stdout.readline())
-    count = 1
-    for _line in process.stdout:
-        count += 1
-    stderr = process.stderr.read() if process.stderr else b""
-    # wait4: the resource usage of this child alone
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.returncode == 0, stderr
-    assert count == BIG
+    seen = json.loads(done.stdout)
+    assert seen["code"] == 0, seen["stderr"]
+    assert seen["count"] == BIG
+    first = json.loads(seen["first"])
     assert first["time"] == local_iso(to_db(datetime(2026, 11, 27, tzinfo=UTC)))
-    peak_kib = usage.ru_maxrss
-    assert peak_kib < 150 * 1024, f"the child peaked at {peak_kib} KiB"
+    assert seen["maxrss_kib"] < 150 * 1024, f"the child peaked at {seen['maxrss_kib']} KiB"
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
