@@ -57,8 +57,12 @@ class NotifyResult:
         return any(r.failed for r in self.runs)
 
 
-def stores_for_run(store: Store, name: str | None) -> list[dict]:
-    """The stores a job works on: the named one, or every started store of a supported mall."""
+def stores_for_run(
+    store: Store, name: str | None, *, also_with: tuple[str, ...] = ()
+) -> list[dict]:
+    """The stores a job works on: the named one, or every started store of a supported mall,
+    plus the stopped ones that have batches in one of the states ``also_with`` (stopping a store
+    stops sending, never finishing what it already sent)."""
     if name:
         row = store.get_store(name)
         if row["mall"] not in SUPPORTED:
@@ -66,7 +70,11 @@ def stores_for_run(store: Store, name: str | None) -> list[dict]:
                 f"store {name!r} is a {row['mall']} store: only Amazon stores are notified so far"
             )
         return [row]
-    return [r for r in store.list_stores(started=True) if r["mall"] in SUPPORTED]
+    rows = [r for r in store.list_stores(started=True) if r["mall"] in SUPPORTED]
+    chosen = {r["name"] for r in rows}
+    pending = {b["store"] for b in store.batches(states=also_with)} - chosen if also_with else set()
+    stopped = [r for r in store.list_stores() if r["name"] in pending and r["mall"] in SUPPORTED]
+    return sorted(rows + stopped, key=lambda r: r["name"])
 
 
 def notify_run(
@@ -77,7 +85,7 @@ def notify_run(
     session_factory: SessionFactory = open_session,
 ) -> NotifyResult:
     result = NotifyResult()
-    for row in _stores_to_notify(store, options.store):
+    for row in stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES):
         run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
         result.runs.append(run)
         if not row["started"] and (options.store or options.dry_run):
@@ -107,20 +115,6 @@ def notify_run(
         )
         record(store, run, clock())
     return result
-
-
-def _stores_to_notify(store: Store, name: str | None) -> list[dict]:
-    """The started stores, and the stopped ones that an interrupted run left a batch open for:
-    a stopped store sends nothing, but its orders must not stay 連携中 until it is started."""
-    rows = stores_for_run(store, name)
-    if name:
-        return rows
-    chosen = {r["name"] for r in rows}
-    left_open = {b["store"] for b in store.batches(states=BATCH_OPEN_STATES)} - chosen
-    if not left_open:
-        return rows
-    stopped = [r for r in store.list_stores() if r["name"] in left_open and r["mall"] in SUPPORTED]
-    return sorted(rows + stopped, key=lambda r: r["name"])
 
 
 # ------------------------------------------------------------------------------- one store

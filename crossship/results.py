@@ -12,7 +12,7 @@ from pathlib import Path
 
 from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, ReportParseError
-from crossship.malls import SUPPORTED, MallSession, Result, SessionFactory, open_session
+from crossship.malls import MallSession, Result, SessionFactory, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.runs import (
     StoreRun,
@@ -41,7 +41,7 @@ def results_fetch(
     mail_transport: Transport | None = None,
 ) -> NotifyResult:
     result = NotifyResult()
-    for row in _stores_to_fetch(store, store_name):
+    for row in stores_for_run(store, store_name, also_with=("submitted",)):
         run = StoreRun(store=row["name"], job="results", started_at=clock())
         result.runs.append(run)
         if not force:
@@ -64,20 +64,6 @@ def results_fetch(
         send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2", mail_transport)
         record(store, run, clock())
     return result
-
-
-def _stores_to_fetch(store: Store, name: str | None) -> list[dict]:
-    """The started stores, and the stopped ones that still await results of what they sent:
-    stopping a store stops sending, never learning what Amazon did with a feed already sent."""
-    rows = stores_for_run(store, name)
-    if name:
-        return rows
-    chosen = {r["name"] for r in rows}
-    awaiting = {b["store"] for b in store.batches(states=("submitted",))} - chosen
-    if not awaiting:
-        return rows
-    stopped = [r for r in store.list_stores() if r["name"] in awaiting and r["mall"] in SUPPORTED]
-    return sorted(rows + stopped, key=lambda r: r["name"])
 
 
 def _fetch_batch(
