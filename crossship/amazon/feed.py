@@ -32,6 +32,7 @@ ENCODINGS: dict[str, tuple[str, str]] = {
 NEWLINES: dict[str, Literal["\n", "\r\n"]] = {"utf-8": "\n", "cp932": "\r\n"}
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
+_PIECES = 65536  # template output pieces encoded at a time
 
 TEMPLATE_NAME = "amazon_shipping_confirmation.tsv.j2"
 
@@ -110,23 +111,26 @@ def feed_lines(
 ) -> list[FeedLine]:
     """One row per item line with an order-item-id, else one row for the whole order."""
     carrier = carrier or {}
-    common = {
-        "order_no": _text(order.get("order_no")),
-        "order_id": _text(order.get("mall_order_id")),
-        "ship_date": _text(order.get("ship_date")),
-        "carrier_code": _text(carrier.get("amazon_carrier_code")),
-        "carrier_name": _text(carrier.get("amazon_carrier_name")),
-        "tracking_number": _text(order.get("tracking_number")),
-        "ship_method": _text(carrier.get("amazon_ship_method")),
-    }
+    order_no = _text(order.get("order_no"))
+    order_id = _text(order.get("mall_order_id"))
+    # positional, in FeedLine's field order: a run builds one per feed row, 150,000 of them
+    shipment = (
+        _text(order.get("ship_date")),
+        _text(carrier.get("amazon_carrier_code")),
+        _text(carrier.get("amazon_carrier_name")),
+        _text(order.get("tracking_number")),
+        _text(carrier.get("amazon_ship_method")),
+    )
     with_ids = _item_lines(items)
     if not with_ids:
-        return [FeedLine(order_item_id="", quantity="", **common)]
+        return [FeedLine(order_no, order_id, "", "", *shipment)]
     return [
         FeedLine(
-            order_item_id=_text(item["item_id"]),
-            quantity=_text(1 if item.get("quantity") is None else item["quantity"]),
-            **common,
+            order_no,
+            order_id,
+            _text(item["item_id"]),
+            _text(1 if item.get("quantity") is None else item["quantity"]),
+            *shipment,
         )
         for item in with_ids
     ]
@@ -154,6 +158,8 @@ def check_order(
         *_check_carrier(order, carrier, order_no),
         *_check_items(items),
     ]
+    if _writable(order, items, carrier, codec):
+        return Check(errors=errors, warnings=_warnings(order, items, order_no, is_split_parent))
     for name, value, fix in _free_text_values(order, items, carrier, order_no):
         problem = _value_problem(value, codec)
         if problem is None:
@@ -170,13 +176,13 @@ def check_order(
 
 
 def _check_ship_date(order: dict[str, Any], order_no: str) -> list[str]:
-    fix = f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD`"
     value = order.get("ship_date")
+    if value is not None and _is_real_date(str(value)):
+        return []
+    fix = f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD`"
     if value is None or not str(value).strip():
         return [f"発送日 (ship_date) is missing: {fix}"]
-    if not _is_real_date(str(value)):
-        return [f"発送日 (ship_date) {str(value)!r} is not a date YYYY-MM-DD: {fix}"]
-    return []
+    return [f"発送日 (ship_date) {str(value)!r} is not a date YYYY-MM-DD: {fix}"]
 
 
 def _is_real_date(value: str) -> bool:
@@ -205,6 +211,8 @@ def _check_carrier(
 ) -> list[str]:
     name = _text(order.get("carrier")).strip()
     code = _text(carrier.get("amazon_carrier_code")).strip() if carrier else ""
+    if name and carrier is not None and code and code != "Other":
+        return []  # the usual case, before any message is built
     choose = f"`crossship orders update {order_no} --carrier NAME`"
     register = f"`crossship config carrier add {name} --amazon-carrier-code CODE`"
     if not name:
@@ -256,6 +264,13 @@ def _check_items(items: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
+CARRIER_TEXT_FIELDS = {
+    "amazon_carrier_code": "配送業者コード",
+    "amazon_carrier_name": "配送業者名",
+    "amazon_ship_method": "Amazon配送方法",
+}
+
+
 def _free_text_values(
     order: dict[str, Any],
     items: list[dict[str, Any]],
@@ -271,11 +286,7 @@ def _free_text_values(
     if carrier is not None:
         name = _text(carrier.get("name") or order.get("carrier"))
         fix = f"change the carrier with `crossship config carrier add {name} ...`"
-        for key, label in (
-            ("amazon_carrier_code", "配送業者コード"),
-            ("amazon_carrier_name", "配送業者名"),
-            ("amazon_ship_method", "Amazon配送方法"),
-        ):
+        for key, label in CARRIER_TEXT_FIELDS.items():
             yield f"{label} ({key}) of carrier {name!r}", _text(carrier.get(key)), fix
     for item in _item_lines(items):
         yield (
@@ -283,6 +294,18 @@ def _free_text_values(
             _text(item.get("item_id")),
             "correct the order file and re-import it with `crossship orders import FILE`",
         )
+
+
+def _writable(
+    order: dict[str, Any], items: list[dict[str, Any]], carrier: dict[str, Any] | None, codec: str
+) -> bool:
+    """True when no free-text value could break the feed: one scan over all of them (a superset
+    of ``_free_text_values``'), so the messages are built only for an order that has a problem."""
+    values = [_text(order.get("tracking_number"))]
+    if carrier is not None:
+        values += (_text(carrier.get(key)) for key in CARRIER_TEXT_FIELDS)
+    values += (_text(item.get("item_id")) for item in items)
+    return _value_problem("".join(values), codec) is None
 
 
 def _value_problem(value: str, codec: str) -> tuple[str, bool] | None:
@@ -348,12 +371,22 @@ class FeedRenderer:
         """The whole feed, encoded; raises CrossshipError naming the order of a bad value."""
         lines = lines if isinstance(lines, Sequence) else list(lines)
         self._refuse_control_characters(lines)
+        encoded: list[bytes] = []
+        pieces: list[str] = []
         try:
-            text = "".join(self.template.generate(lines=lines))
+            for piece in self.template.generate(lines=lines):
+                pieces.append(piece)
+                if len(pieces) >= _PIECES:  # encoded as it goes: no whole feed as text too
+                    encoded.append(self._encode(pieces, lines))
+                    pieces.clear()
         except jinja2.TemplateError as exc:
             raise ConfigError(f"feed template {self.template_source} failed: {exc}") from exc
+        encoded.append(self._encode(pieces, lines))
+        return b"".join(encoded)
+
+    def _encode(self, pieces: list[str], lines: Sequence[FeedLine]) -> bytes:
         try:
-            return text.encode(self.codec)
+            return "".join(pieces).encode(self.codec)
         except UnicodeEncodeError as exc:
             raise self._encoding_error(lines, exc.object[exc.start]) from exc
 
