@@ -154,3 +154,19 @@ def initial(db: Database) -> None:
         CREATE INDEX runs_last ON runs (store, job, started_at)
         """,
     )
+
+
+@migrations(name="0002_selection_indexes")
+def selection_indexes(db: Database) -> None:
+    # Every status change rewrote orders_status, yet orders are looked up by status alone only
+    # when 連携中 (an import refuses those): a partial index holds just them. A notify run finds
+    # its orders through orders_eligible (store, phase, status), target phases first; history
+    # --warnings-only reads the few rows with a warning instead of the whole history.
+    _run(
+        db,
+        """
+        DROP INDEX orders_status;
+        CREATE INDEX orders_in_progress ON orders (order_no) WHERE status = 'in_progress';
+        CREATE INDEX history_warning ON history (id) WHERE warning = 1
+        """,
+    )

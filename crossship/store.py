@@ -599,6 +599,19 @@ class Store:
                 params.append(value)
         if f.warnings_only:
             where.append("warning = 1")
+        # each time bound also bounds the id (by the smallest or largest id among the rows it
+        # admits, so no row is lost even if the clock went back), letting SQLite walk only those
+        # ids newest first instead of every row of the history
+        if f.since:
+            where.append(
+                "id >= (SELECT min(id) FROM history INDEXED BY history_time WHERE time >= ?)"
+            )
+            params.append(f.since)
+        if f.until:
+            where.append(
+                "id <= (SELECT max(id) FROM history INDEXED BY history_time WHERE time <= ?)"
+            )
+            params.append(f.until)
         sql = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
         if f.limit is not None:
             sql += " LIMIT ?"
@@ -683,10 +696,13 @@ class Store:
         Category, API status, FBA and bundled children are filtered here; each order carries
         its target's destination phase as ``target_move_to``.
         """
+        # CROSS JOIN keeps the target phases the outer loop, so orders_eligible (store, phase,
+        # status) finds only their pending orders; SQLite would otherwise walk every order of
+        # the store (or every pending order, of every mall) and filter
         yield from self.db.query(
-            "SELECT o.*, t.move_to AS target_move_to FROM orders o "
-            "JOIN targets t ON t.store = o.store AND t.phase = o.phase "
-            "WHERE o.store = ? AND o.status = 'pending' AND o.category = 'normal' "
+            "SELECT o.*, t.move_to AS target_move_to FROM targets t "
+            "CROSS JOIN orders o ON o.store = t.store AND o.phase = t.phase "
+            "WHERE t.store = ? AND o.status = 'pending' AND o.category = 'normal' "
             "AND o.fba = 0 AND (o.bundle_parent IS NULL OR o.bundle_parent = '') "
             "ORDER BY o.order_no",
             [store],
