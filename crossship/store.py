@@ -599,15 +599,15 @@ class Store:
                 params.append(value)
         if f.warnings_only:
             where.append("warning = 1")
-        # each time bound also bounds the id (by the smallest or largest id among the rows it
-        # admits, so no row is lost even if the clock went back), letting SQLite walk only those
-        # ids newest first instead of every row of the history
-        if f.since:
+        # a lone time bound also bounds the id (by the smallest or largest id among the rows it
+        # admits, so no row is lost even if the clock went back): SQLite walks only those ids,
+        # newest first, instead of the whole history. A window (both) reads history_time.
+        if f.since and not f.until:
             where.append(
                 "id >= (SELECT min(id) FROM history INDEXED BY history_time WHERE time >= ?)"
             )
             params.append(f.since)
-        if f.until:
+        elif f.until and not f.since:
             where.append(
                 "id <= (SELECT max(id) FROM history INDEXED BY history_time WHERE time <= ?)"
             )
