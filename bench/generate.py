@@ -64,6 +64,11 @@ def mall_order_id(index: int) -> str:
     return f"{(250, 249, 503)[index % 3]}-{index:07d}-{(index * 7_919_333) % 10_000_000:07d}"
 
 
+def _item_lines(index: int) -> int:
+    """1 or 2, half and half over any regular subset of the orders (the eligible ones too)."""
+    return 1 + (index * 2_654_435_761 >> 16) % 2
+
+
 def step(orders: int, eligible: int) -> int:
     if not 0 < eligible <= orders:
         raise ValueError("need 0 < eligible <= orders")
@@ -127,7 +132,7 @@ def rows(orders: int, eligible: int) -> Iterator[tuple[str, ...]]:
         mall_id = mall_order_id(i) if amazon else f"338271-20261124-{i:010d}"
         dated = (ship_date, carrier, tracking)
         common = (no, store, mall_id, phase, category, fba, bundle, "", *dated)
-        for line in range(1 + i % 2):
+        for line in range(_item_lines(i)):
             item_id = f"{38_204_417_000_000 + 2 * i + line:014d}" if amazon else ""
             yield (*common, item_id, SKUS[(i + line) % len(SKUS)], str(1 + (i + line) % 3))
 
