@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import notify_helpers
+import pytest
 from notify_helpers import (
     FEED_ID,
     NO_CODE,
@@ -16,6 +17,8 @@ from notify_helpers import (
     shipconfirm_orders,
 )
 
+from crossship import mail
+from crossship.errors import MailError
 from crossship.mail import NOTIFY_SUBJECT, RESULTS_SUBJECT
 from crossship.runs import ADVICE
 
@@ -232,3 +235,87 @@ def test_results_mail_failure_never_undoes_the_statuses(env: Env) -> None:
     assert "could not be sent" in result.stderr and RESULTS_SUBJECT in result.stderr
     assert env.status("A00001") == "success"
     assert env.get("A00001")["phase"] == notify_helpers.DESTINATION
+
+
+# ---------------------------------------------------------------------------------- SMTP login
+
+
+def _auth_server(logins: list):
+    """A real aiosmtpd server that requires AUTH (over plain TCP, for the test only)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"shop" and auth_data.password == b"s3cret-SMTP"
+        logins.append((auth_data.login, ok))
+        return AuthResult(success=ok)
+
+    box = notify_helpers.Mailbox()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=notify_helpers.free_port(),
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    return box, controller
+
+
+def _settings(port: int, user: str | None) -> mail.MailSettings:
+    return mail.MailSettings(
+        smtp_host="127.0.0.1", smtp_port=port, smtp_user=user, sender="crossship@example.jp",
+        admin="admin@example.jp", notify=["shipping@example.jp"],
+    )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_login_uses_the_password_from_the_secrets() -> None:
+    logins: list = []
+    box, controller = _auth_server(logins)
+    controller.start()
+    try:
+        settings = _settings(controller.port, "shop")
+        mail.send(settings, "s3cret-SMTP", mail.Mail(NOTIFY_SUBJECT, "本文"))
+    finally:
+        controller.stop()
+    assert logins == [(b"shop", True)]
+    (message,) = box.messages()
+    assert message["Subject"] == NOTIFY_SUBJECT
+    assert message["To"] == "admin@example.jp, shipping@example.jp"
+    assert message.get_content().strip() == "本文"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_user_without_a_password_says_where_to_set_it() -> None:
+    settings = _settings(notify_helpers.free_port(), "shop")
+    logins: list = []
+    _box, controller = _auth_server(logins)
+    controller.port = settings.smtp_port
+    controller.start()
+    try:
+        with pytest.raises(MailError, match="CROSSSHIP_SMTP_PASSWORD"):
+            mail.send(settings, None, mail.Mail(NOTIFY_SUBJECT, "本文"))
+    finally:
+        controller.stop()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_wrong_smtp_password_is_a_mail_error_without_the_password() -> None:
+    logins: list = []
+    _box, controller = _auth_server(logins)
+    controller.start()
+    try:
+        with pytest.raises(MailError) as raised:
+            mail.send(
+                _settings(controller.port, "shop"), "wrong-pw-123", mail.Mail("s", "b"), timeout=3
+            )
+    finally:
+        controller.stop()
+    assert "wrong-pw-123" not in raised.value.message
+    assert logins == [(b"shop", False)]
+
+
+def test_incomplete_mail_settings_name_the_missing_options() -> None:
+    with pytest.raises(MailError, match="--smtp-host, --from"):
+        mail.send(mail.MailSettings(admin="a@example.jp"), None, mail.Mail("s", "b"))
