@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -372,16 +373,13 @@ class FeedRenderer:
         lines = lines if isinstance(lines, Sequence) else list(lines)
         self._refuse_control_characters(lines)
         encoded: list[bytes] = []
-        pieces: list[str] = []
+        output = self.template.generate(lines=lines)
         try:
-            for piece in self.template.generate(lines=lines):
-                pieces.append(piece)
-                if len(pieces) >= _PIECES:  # encoded as it goes: no whole feed as text too
-                    encoded.append(self._encode(pieces, lines))
-                    pieces.clear()
+            # encoded as it goes, so the whole feed is never held as text as well
+            while pieces := list(islice(output, _PIECES)):
+                encoded.append(self._encode(pieces, lines))
         except jinja2.TemplateError as exc:
             raise ConfigError(f"feed template {self.template_source} failed: {exc}") from exc
-        encoded.append(self._encode(pieces, lines))
         return b"".join(encoded)
 
     def _encode(self, pieces: list[str], lines: Sequence[FeedLine]) -> bytes:
