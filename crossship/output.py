@@ -79,7 +79,8 @@ def _write_table(
         data.append([_cell(row.get(f)) for f in fields])
     if data:
         # numparse off: order numbers like 00123 must print as they are, not as 123
-        out.write(tabulate(data, headers=[headers.get(f, f) for f in fields], disable_numparse=True))
+        titles = [headers.get(f, f) for f in fields]
+        out.write(tabulate(data, headers=titles, disable_numparse=True))
         out.write("\n")
     return len(data)
 

@@ -738,8 +738,9 @@ class Store:
                 if changed:
                     raise OrdersChanged(changed)
             cursor = self.db.execute(
-                "INSERT INTO batches (store, state, created_at, updated_at, encoding, content_type, "
-                "feed, row_count, order_count) VALUES (?, 'prepared', ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (store, state, created_at, updated_at, encoding, "
+                "content_type, feed, row_count, order_count) "
+                "VALUES (?, 'prepared', ?, ?, ?, ?, ?, ?, ?)",
                 [store, now, now, encoding, content_type, feed, len(rows), len(order_nos)],
             )
             batch_id = cursor.lastrowid

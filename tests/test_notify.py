@@ -8,8 +8,8 @@ HTTP goes through ``responses`` (see notify_helpers); every test asserts the cal
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from collections import Counter
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import notify_helpers
@@ -41,8 +41,8 @@ from notify_helpers import (
 
 from crossship.amazon.client import AmazonClient
 from crossship.lock import RunLock
-from crossship.store import Store
 from crossship.notify import NotifyOptions, notify_run
+from crossship.store import Store
 from crossship.timeutil import from_db, to_db
 
 env = notify_helpers.env  # fixtures
