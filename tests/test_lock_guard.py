@@ -291,3 +291,16 @@ def test_unknown_store_is_a_usage_error(env: Env) -> None:
     assert result.exit_code == 2
     assert "no store named 'nosuch'" in result.stderr
     assert env.amazon.ops() == []
+
+
+def test_a_run_with_no_started_store_says_so(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from crossship.cli import cli
+
+    for job in (["notify", "run"], ["results", "fetch"]):
+        result = CliRunner().invoke(cli, ["--db", str(tmp_path / "c.db"), *job])
+        assert result.exit_code == 0
+        assert "no Amazon store is started" in result.stderr
+        quiet = CliRunner().invoke(cli, ["--db", str(tmp_path / "c.db"), "-q", *job])
+        assert quiet.exit_code == 0 and quiet.stderr == ""

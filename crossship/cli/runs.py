@@ -83,6 +83,8 @@ def results_fetch_command(app: App, store_name: str | None, force: bool) -> None
 
 def _report(app: App, result: NotifyResult) -> None:
     """One line per store on stderr; failures always, the rest unless -q."""
+    if not result.runs:
+        app.say("nothing to do: no Amazon store is started (`crossship auto start STORE`)")
     for run in result.runs:
         if run.skipped:
             app.say(f"{run.store}: skipped, {run.skipped}")
