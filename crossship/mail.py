@@ -70,6 +70,7 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
         raise MailError(
             "mail settings are incomplete: set " + ", ".join(gaps) + " with `config mail set`"
         )
+    assert settings.smtp_host and settings.sender  # missing() said so otherwise
     message = EmailMessage()
     message["Subject"] = mail.subject
     message["From"] = settings.sender

@@ -62,7 +62,9 @@ class MallSession(Protocol):
 
     encoding: str
     content_type: str
-    calls: Counter
+
+    @property
+    def calls(self) -> Counter: ...
 
     def check(
         self, order: dict, items: list[dict], carrier: dict | None, *, is_split_parent: bool

@@ -413,12 +413,12 @@ def export_feed(
     else:
         found = store.find_orders(order_nos)
         for order_no in order_nos:
-            order = found.get(order_no)
-            why = _export_refusal(order, store_name) if order else "no such order (管理番号)"
-            if why or order is None:
+            named = found.get(order_no)
+            why = _export_refusal(named, store_name) if named else "no such order (管理番号)"
+            if why or named is None:
                 result.refused.append(OrderNote(order_no, why or ""))
             else:
-                chosen.append(order)
+                chosen.append(named)
         chosen.sort(key=lambda o: o["order_no"])  # the order `notify run` renders them in
     if not chosen:
         return result

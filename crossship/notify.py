@@ -19,14 +19,13 @@ from crossship.runs import (
     StoreRun,
     Transport,
     end_batch,
-    is_due,
-    next_due,
+    not_due,
     record,
     send_mail,
 )
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
-from crossship.timeutil import Clock, from_db, local_iso, to_db
+from crossship.timeutil import Clock, from_db, to_db
 
 # a lost createFeed answer with no matching feed at Amazon after this long: it never happened
 RELEASE_AFTER = timedelta(minutes=10)
@@ -94,10 +93,8 @@ def notify_run(
                 run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
             continue
         if not options.force and not options.dry_run:
-            last = store.last_run(row["name"], "notify")
-            if not is_due(last, row["interval_minutes"], run.started_at):
-                due = next_due(last, row["interval_minutes"])
-                run.skipped = f"not due until {local_iso(to_db(due))} (use --force to run now)"
+            run.skipped = not_due(store, row, "notify", run.started_at)
+            if run.skipped:
                 continue
         if options.dry_run:
             try:

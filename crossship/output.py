@@ -70,7 +70,7 @@ def _write_table(
     headers: dict[str, str],
     on_truncate: Callable[[int], None] | None,
 ) -> int:
-    data = []
+    data: list[list[Any]] = []
     for row in rows:
         if len(data) == TABLE_LIMIT:
             if on_truncate:

@@ -18,14 +18,13 @@ from crossship.runs import (
     StoreRun,
     Transport,
     end_batch,
-    is_due,
-    next_due,
+    not_due,
     record,
     send_mail,
 )
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
-from crossship.timeutil import Clock, from_db, local_iso, to_db
+from crossship.timeutil import Clock, from_db, to_db
 
 MAX_FETCH_FAILURES = 3
 
@@ -45,10 +44,8 @@ def results_fetch(
         run = StoreRun(store=row["name"], job="results", started_at=clock())
         result.runs.append(run)
         if not force:
-            last = store.last_run(row["name"], "results")
-            if not is_due(last, row["interval_minutes"], run.started_at):
-                due = next_due(last, row["interval_minutes"])
-                run.skipped = f"not due until {local_iso(to_db(due))} (use --force to run now)"
+            run.skipped = not_due(store, row, "results", run.started_at)
+            if run.skipped:
                 continue
         batches = store.batches(store=row["name"], states=("submitted",))
         if batches:

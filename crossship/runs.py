@@ -51,6 +51,14 @@ def is_due(last_run: str | None, interval_minutes: int, now: datetime) -> bool:
     return due is None or now >= due
 
 
+def not_due(store: Store, row: dict, job: str, now: datetime) -> str | None:
+    """Why a store's job is skipped now (the 15-minute guard), or None when it is due."""
+    due = next_due(store.last_run(row["name"], job), row["interval_minutes"])
+    if due is None or now >= due:
+        return None
+    return f"not due until {local_iso(to_db(due))} (use --force to run now)"
+
+
 @dataclass
 class StoreRun:
     """One job's run for one store: what it did, for the run record, the mail and the CLI."""

@@ -241,14 +241,14 @@ class Store:
         row = {"name": name, "mall": mall, "created_at": now}
         row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
         with self.db.atomic():
-            self.db["stores"].insert(row)
+            self.db.table("stores").insert(row)
 
     def update_store(self, name: str, values: dict[str, Any]) -> None:
         self.get_store(name)
         changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
         if changes:
             with self.db.atomic():
-                self.db["stores"].update(name, changes)
+                self.db.table("stores").update(name, changes)
 
     def get_store(self, name: str) -> dict:
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
@@ -260,7 +260,8 @@ class Store:
         return row
 
     def list_stores(self, *, mall: str | None = None, started: bool | None = None) -> list[dict]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if mall:
             where.append("mall = ?")
             params.append(mall)
@@ -281,7 +282,7 @@ class Store:
         if self._one("SELECT 1 FROM phases WHERE name = ?", [name]):
             raise UsageError(f"phase {name!r} already exists: change it with `config phase update`")
         with self.db.atomic():
-            self.db["phases"].insert({"name": name, "ship_date": ship_date})
+            self.db.table("phases").insert({"name": name, "ship_date": ship_date})
 
     def update_phase(self, name: str, ship_date: str) -> None:
         self.get_phase(name)
@@ -308,7 +309,7 @@ class Store:
             if move_to == phase:
                 raise UsageError("--move-to must be another phase than the target phase itself")
         with self.db.atomic():
-            self.db["targets"].upsert(
+            self.db.table("targets").upsert(
                 {"store": store, "phase": phase, "move_to": move_to}, pk=("store", "phase")
             )
 
@@ -334,7 +335,7 @@ class Store:
     def save_carrier(self, name: str, values: dict[str, Any]) -> None:
         row = {"name": name} | {k: values.get(k) for k in CARRIER_FIELDS}
         with self.db.atomic():
-            self.db["carriers"].upsert(row, pk="name")
+            self.db.table("carriers").upsert(row, pk="name")
 
     def get_carrier(self, name: str) -> dict | None:
         return self._one("SELECT * FROM carriers WHERE name = ?", [name])
@@ -744,6 +745,7 @@ class Store:
                 [store, now, now, encoding, content_type, feed, len(rows), len(order_nos)],
             )
             batch_id = cursor.lastrowid
+            assert batch_id is not None  # an INSERT has a rowid
             self.db.conn.executemany(
                 "INSERT INTO batch_rows (batch_id, record_no, order_no, order_id, item_id) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -761,7 +763,7 @@ class Store:
         return batch
 
     def _changed_since_selection(self, order_nos: list[str], expected: dict[str, str]) -> list[str]:
-        changed = []
+        changed: list[str] = []
         for chunk in _chunks(order_nos):
             marks = ",".join("?" * len(chunk))
             current = {
@@ -881,7 +883,7 @@ class Store:
         summary: dict[str, Any],
     ) -> None:
         with self.db.atomic():
-            self.db["runs"].insert(
+            self.db.table("runs").insert(
                 {
                     "store": store,
                     "job": job,

@@ -531,8 +531,8 @@ def _describe_error(op: str, response: requests.Response) -> tuple[str | None, s
         body = None
     described = _json_error(body)
     if described is not None:
-        code, message = described
-        return code, f"{op}: {who} answered {status} {message}"
+        json_code, message = described
+        return json_code, f"{op}: {who} answered {status} {message}"
     reason = f" {response.reason}" if response.reason else ""
     if not content.strip():
         return None, f"{op}: {who} answered {status}{reason} with an empty body"

@@ -55,10 +55,10 @@ class AmazonSession:
             raise ConfigError(
                 f"store {store_row['name']!r} has no Amazon credentials: set " + ", ".join(missing)
             )
-        credentials = Credentials(
-            client_id=secrets.client_id,
-            client_secret=secrets.client_secret,
-            refresh_token=secrets.refresh_token,
+        credentials = Credentials(  # missing() is empty: all three are set
+            client_id=secrets.client_id or "",
+            client_secret=secrets.client_secret or "",
+            refresh_token=secrets.refresh_token or "",
         )
         client = AmazonClient(
             credentials=credentials, endpoint=endpoint, token_url=token_url, **CLIENT_OPTIONS

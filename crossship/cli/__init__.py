@@ -6,8 +6,6 @@ core (``CrossshipError``) are translated here, once, into ``Error: ...`` and the
 
 from __future__ import annotations
 
-import sys
-
 # importing a command module registers its commands on `cli`
 from crossship.cli import config as _config  # noqa: F401,E402
 from crossship.cli import operator as _operator  # noqa: F401,E402
@@ -24,4 +22,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

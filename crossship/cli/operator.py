@@ -167,8 +167,8 @@ def status_set(
         now=app.clock(),
     )
     for changed in result.changed:
-        moved = f", moved {changed.moved_from} → {changed.phase}" if changed.moved_from else ""
-        app.say(f"{changed.order_no}: {changed.old.label} → {changed.new.label}{moved}")
+        where = f", moved {changed.moved_from} → {changed.phase}" if changed.moved_from else ""
+        app.say(f"{changed.order_no}: {changed.old.label} → {changed.new.label}{where}")
     for note in result.notes:
         app.warn(note)
     for refusal in result.refused:

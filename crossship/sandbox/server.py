@@ -681,12 +681,14 @@ class Sandbox:
 
     def _op_getFeed(self, request: Request) -> Response:
         feed, refused = self._find_feed(request.params["id"])
-        return refused or json_response(200, self._advance(feed).as_json())
+        if feed is None:
+            return refused or invalid_input("Invalid input")
+        return json_response(200, self._advance(feed).as_json())
 
     def _op_cancelFeed(self, request: Request) -> Response:
         feed, refused = self._find_feed(request.params["id"])
-        if refused:
-            return refused
+        if feed is None:
+            return refused or invalid_input("Invalid input")
         if self._advance(feed).status != "IN_QUEUE":
             return invalid_input(
                 f"Feed {feed.id} is {feed.status}: only IN_QUEUE feeds can be cancelled."
