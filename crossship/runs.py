@@ -46,11 +46,6 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
     return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
 
 
-def is_due(last_run: str | None, interval_minutes: int, now: datetime) -> bool:
-    due = next_due(last_run, interval_minutes)
-    return due is None or now >= due
-
-
 def not_due(store: Store, row: dict, job: str, now: datetime) -> str | None:
     """Why a store's job is skipped now (the 15-minute guard), or None when it is due."""
     due = next_due(store.last_run(row["name"], job), row["interval_minutes"])

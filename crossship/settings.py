@@ -181,12 +181,6 @@ def optional_phase_warning(phase: str) -> str:
     )
 
 
-def check_ship_date_setting(value: str) -> str:
-    if value not in SHIP_DATE_SETTINGS:
-        raise UsageError(f"--ship-date {value!r}: use required (必須) or optional (任意)")
-    return value
-
-
 @dataclass
 class TargetAdded:
     """What `config phase add` has to tell: the warnings and whether anything runs yet."""

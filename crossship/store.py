@@ -417,28 +417,16 @@ class Store:
         return parents
 
     def import_orders(self, orders: Sequence[dict], items: Sequence[dict], now: str) -> None:
-        """Insert or update orders with their item lines; never touches an API status.
-
-        The caller has checked every row; this is one transaction.
-        """
-        fields = ",".join(ORDER_FIELDS)
-        marks = ",".join("?" * len(ORDER_FIELDS))
-        updates = ",".join(f"{f} = excluded.{f}" for f in ORDER_FIELDS if f != "order_no")
-        with self.db.atomic():
-            self.db.conn.executemany(
-                f"INSERT INTO orders ({fields}, updated_at) VALUES ({marks}, ?) "
-                f"ON CONFLICT (order_no) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
-                ([o.get(f) for f in ORDER_FIELDS] + [now] for o in orders),
-            )
-            with_items = sorted({i["order_no"] for i in items})
-            for chunk in _chunks(with_items):
-                marks_in = ",".join("?" * len(chunk))
-                self.db.execute(f"DELETE FROM order_items WHERE order_no IN ({marks_in})", chunk)
-            self.db.conn.executemany(
-                "INSERT INTO order_items (order_no, line, item_id, sku, quantity) "
-                "VALUES (?, ?, ?, ?, ?)",
-                ((i["order_no"], i["line"], i["item_id"], i["sku"], i["quantity"]) for i in items),
-            )
+        """Insert or update checked orders with their item lines, in one transaction, through the
+        same writer as `orders import` (never an API status, never an order ``in_progress``)."""
+        with self.order_import(ORDER_FIELDS, now) as writer:
+            for order in orders:
+                writer.add_order(tuple(order.get(f) for f in ORDER_FIELDS))
+            for order_no in dict.fromkeys(i["order_no"] for i in items):
+                writer.replace_items(order_no)
+            writer.flush()  # item lines after their orders (foreign key)
+            for i in items:
+                writer.add_item(i["order_no"], i["line"], i["item_id"], i["sku"], i["quantity"])
 
     def update_order(self, order_no: str, changes: dict[str, Any], now: str) -> None:
         allowed = {k: v for k, v in changes.items() if k in ORDER_FIELDS and k != "order_no"}
