@@ -123,14 +123,15 @@ def _notify_store(
     waiting = _recover(store, row["name"], session, clock, run)
     if not row["started"]:
         return  # only what an interrupted run left open is resolved for a stopped store
-    ready, lines = _select(store, row["name"], session, clock, run, apply=True)
-    if not ready:
-        return
     if waiting:
+        # nothing new is selected, checked or mailed about until the lost submission is settled
         run.notes.append(
-            f"{len(ready)} orders wait for the next run: an earlier batch's submission is being "
+            "new orders wait for the next run: an earlier batch's submission is being "
             "reconciled with Amazon first"
         )
+        return
+    ready, lines = _select(store, row["name"], session, clock, run, apply=True)
+    if not ready:
         return
     expected = dict(ready)
     warned: dict[str, str] = {}
