@@ -1,4 +1,5 @@
-"""What the operator does by hand: `history`, `status set`, `export feed` (CROSS MALL help: Amazon自動出荷通知, 5-1, 6, 7)."""
+"""What the operator does by hand: `history`, `status set`, `export feed`
+(CROSS MALL help: Amazon自動出荷通知, 5-1, 6 and 7)."""
 
 from __future__ import annotations
 
@@ -115,7 +116,10 @@ def _write_json(chunks: Iterable[list[bytes]], fmt: str, out: BinaryIO) -> None:
 
 @cli.group("status")
 def status_group() -> None:
-    """Change the API status (出荷通知APIステータス) of orders by hand (as 「出荷通知APIステータス変更」)."""
+    """Change the API status (出荷通知APIステータス) of orders by hand.
+
+    As CROSS MALL's 「出荷通知APIステータス変更」 on 【注文処理>注文一括処理】.
+    """
 
 
 @status_group.command("set")
