@@ -2,7 +2,7 @@
 2021-06-30 and the presigned S3 upload and download, with feeds processed for real.
 
 Amazon's own SP-API sandbox answers canned responses and never finishes a feed; this one follows the
-model in ``shared/reference/amazon/models/feeds_2021-06-30.json`` (paths, status codes, JSON shapes,
+published Feeds API model (``feeds_2021-06-30.json``) (paths, status codes, JSON shapes,
 rate limits) and can be told to misbehave (faults) from the same process or over HTTP under
 ``/_sandbox/``.
 """
