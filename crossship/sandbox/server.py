@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import gzip
 import hashlib
 import hmac
@@ -962,6 +963,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.owner._track(self.connection, add=False)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header of every answer, on the sandbox's clock (Amazon's time for clients)."""
+        return email.utils.format_datetime(self.server.owner.sandbox._now(), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default log: it would print query strings (signatures)."""
