@@ -375,3 +375,17 @@ def test_date_warnings_from_five_days_before() -> None:
     assert keys.date_warnings(authorized_on=None, key_expires=None, has_key=False, today=today) == [
         keys.NO_KEY_WARNING
     ]
+
+
+def test_date_problems_have_levels() -> None:
+    import datetime as dt
+
+    today = dt.date(2026, 12, 1)
+    near = keys.date_problems(
+        authorized_on="2026-11-08", key_expires="2026-11-30", has_key=True, today=today
+    )
+    assert [level for level, _ in near] == ["warning", "critical"]
+    assert (
+        keys.date_problems(authorized_on="2026-11-30", key_expires=None, has_key=True, today=today)
+        == []
+    )

@@ -79,37 +79,61 @@ def date_warnings(
     *, authorized_on: str | None, key_expires: str | None, has_key: bool, today: date
 ) -> list[str]:
     """From 5 days before the 28-day authorization or the key's validity ends, say so."""
-    warnings = []
+    return [
+        text
+        for _level, text in date_problems(
+            authorized_on=authorized_on, key_expires=key_expires, has_key=has_key, today=today
+        )
+    ]
+
+
+def date_problems(
+    *, authorized_on: str | None, key_expires: str | None, has_key: bool, today: date
+) -> list[tuple[str, str]]:
+    """(level, text): ``warning`` from 5 days before an end (or without a key), ``critical``
+    after it (runs then fail with px-04102 or invalid_grant)."""
+    found: list[tuple[str, str]] = []
     if not has_key:
-        warnings.append(NO_KEY_WARNING)
-    if authorized_on and has_key:
+        found.append(("warning", NO_KEY_WARNING))
+        return found
+    again = (
+        "authorize crossship again (Yahoo! ID連携), set the new refresh token and `--authorized-on`"
+    )
+    renew = (
+        "issue a new key in ストアクリエイターPro (設定 > 暗号鍵管理) and set --public-key, "
+        "--public-key-version and --public-key-expires"
+    )
+    if authorized_on:
         ends = date.fromisoformat(authorized_on) + timedelta(days=AUTHORIZATION_DAYS)
         left = (ends - today).days
         if left < 0:
-            warnings.append(
-                f"Yahoo's authorization ended on {ends.isoformat()} (28 days after "
-                f"--authorized-on {authorized_on}): authorize crossship again (Yahoo! ID連携), "
-                "set the new refresh token and `--authorized-on`"
+            found.append(
+                (
+                    "critical",
+                    f"Yahoo's authorization ended on {ends.isoformat()} (28 days after "
+                    f"--authorized-on {authorized_on}): {again}",
+                )
             )
         elif left <= WARN_DAYS:
-            warnings.append(
-                f"Yahoo's authorization ends on {ends.isoformat()} ({left} days left): "
-                "authorize crossship again (Yahoo! ID連携), set the new refresh token and "
-                "`--authorized-on`"
+            found.append(
+                (
+                    "warning",
+                    f"Yahoo's authorization ends on {ends.isoformat()} ({left} days left): {again}",
+                )
             )
-    if key_expires and has_key:
+    if key_expires:
         ends = date.fromisoformat(key_expires)
         left = (ends - today).days
         if left < 0:
-            warnings.append(
-                f"the public key expired on {key_expires}: Yahoo is back to the 12-hour limit "
-                "(px-04102); issue a new key in ストアクリエイターPro (設定 > 暗号鍵管理) and set "
-                "--public-key, --public-key-version and --public-key-expires"
+            found.append(
+                (
+                    "critical",
+                    f"the public key expired on {key_expires}: Yahoo is back to the 12-hour "
+                    f"limit (px-04102); {renew}",
+                )
             )
         elif left <= WARN_DAYS:
-            warnings.append(
-                f"the public key expires on {key_expires} ({left} days left): issue a new key in "
-                "ストアクリエイターPro (設定 > 暗号鍵管理) and set --public-key, "
-                "--public-key-version and --public-key-expires"
+            found.append(
+                ("warning", f"the public key expires on {key_expires} ({left} days left): {renew}")
             )
-    return warnings
+    return found
