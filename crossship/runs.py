@@ -18,8 +18,8 @@ from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
 
-# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1); English
-# message ids, shown in the mail's language
+# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1, 対応方法);
+# English message ids, shown in the mail's language
 ADVICE = {
     "in_progress": N_("Nothing more to do."),
     "success": N_("Nothing to do."),
