@@ -93,7 +93,7 @@ def notify_run(
                 run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
             continue
         if not options.force and not options.dry_run:
-            run.skipped = not_due(store, row, "notify", run.started_at)
+            run.skipped = not_due(store, row, "notify", run.started_at, run.said)
             if run.skipped:
                 continue
         if options.dry_run:

@@ -44,7 +44,7 @@ def results_fetch(
         run = StoreRun(store=row["name"], job="results", started_at=clock())
         result.runs.append(run)
         if not force:
-            run.skipped = not_due(store, row, "results", run.started_at)
+            run.skipped = not_due(store, row, "results", run.started_at, run.said)
             if run.skipped:
                 continue
         batches = store.batches(store=row["name"], states=("submitted",))
