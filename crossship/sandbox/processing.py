@@ -157,7 +157,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "missing_ship_method": (
         "The ship-method field is missing or invalid. "
         "Make sure a valid ship-method value is entered.",
-        # the warning Amazon Japan sends, word for word (seed Q2)
+        # the warning Amazon Japan sends, word for word (CROSS MALL help: Amazon自動出荷通知, Q2)
         "ship-methodの項目が記入されていないか入力内容が無効です。"
         "有効なship-methodの項目が入力されていることを確認してください。",
     ),
