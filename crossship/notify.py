@@ -302,7 +302,7 @@ def _reconcile(
         end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
         run.problems.append(f"batch {batch['id']}: {message}")
         return False
-    age = clock() - from_db(batch["submit_started_at"])
+    age = session.now() - from_db(batch["submit_started_at"])  # both on the mall's clock
     if age >= RELEASE_AFTER:
         message = "Amazon never created a feed for this batch; back to 未連携 to be sent again"
         end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)

@@ -186,8 +186,12 @@ def _apply(
     for order in store.batch_orders(batch["id"]):
         order_no = order["order_no"]
         found = outcome.orders.get(order_no)
-        if found is None:  # a sent order the report does not mention was accepted
-            status, message, warnings = Status.SUCCESS, "", []
+        if found is None:  # never assumed a success: the mall must account for every order
+            status, warnings = Status.RESULT_FAILED, []
+            message = (
+                f"the result of feed {batch['feed_id']} does not account for this order: "
+                "check it in Seller Central"
+            )
         else:
             status, message, warnings = found.status, found.message, found.warnings
         text = "; ".join([message, *warnings]) if message else "; ".join(warnings)

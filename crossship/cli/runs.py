@@ -59,7 +59,7 @@ def notify_run_command(
         mail_transport=app.mail_transport,
         jobs=jobs,
     )
-    with RunLock(app.db_path):
+    with RunLock(app.db_path, app.clock()):
         result = notify_run(app.store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
@@ -91,7 +91,7 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
     正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
     stay where they are, with Amazon's message in the history.
     """
-    with RunLock(app.db_path):
+    with RunLock(app.db_path, app.clock()):
         result = results_fetch(
             app.store,
             app.db_path,

@@ -1,6 +1,6 @@
 """What the sandbox does with an uploaded feed: read the Japan shipping-confirmation flat file the
-way Amazon does, and write the processing report in the shape of Amazon's (samples in
-``shared/reference/amazon/samples``).
+way Amazon does, and write the processing report in the shape of Amazon's (as in
+Amazon's published sample reports).
 
 Pure functions over bytes and text; the server decides when to call them.
 
