@@ -219,7 +219,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            self.db = _Database(conn)
+            self.db: Database = _Database(conn)
             self._configure()
             migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
