@@ -184,6 +184,34 @@ class OrderImport:
             self._items.clear()
 
 
+class _Database(Database):
+    """sqlite-utils' Database whose outermost ``atomic()`` takes the write lock at once.
+
+    A deferred BEGIN that reads first and writes later cannot wait for the lock: SQLite fails it
+    with SQLITE_BUSY when another connection wrote meanwhile, busy timeout or not. BEGIN IMMEDIATE
+    waits its turn (up to the busy timeout), so concurrent runs and a job's worker threads queue
+    their short writes instead of failing. Nested blocks stay savepoints.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 class Store:
     """A crossship database. Opening it applies any pending migrations.
 
@@ -203,7 +231,7 @@ class Store:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            self.db = Database(conn)
+            self.db: Database = _Database(conn)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
                 self._check_schema(create)  # reads only: a refused file is left as it was
@@ -244,6 +272,25 @@ class Store:
             raise StoreError(
                 f"database {self.path} is empty: create crossship's tables with `crossship init`"
             )
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """An existing database opened for reading only: no migration, no write, and a missing
+        file is not created (`crossship check` must leave the database as it found it)."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(f"no database at {self.path}: create it with `crossship init`")
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.execute("PRAGMA query_only = ON")
+            self.db = Database(conn)
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        return self
 
     def _configure(self) -> None:
         conn = self.db.conn
@@ -948,4 +995,28 @@ class Store:
             "SELECT * FROM runs WHERE store = ? AND job = ? ORDER BY started_at DESC, id DESC "
             "LIMIT 1",
             [store, job],
+        )
+
+    # ----------------------------------------------------------------------------- health
+
+    def quick_check(self, limit: int = 10) -> list[str]:
+        """SQLite's PRAGMA quick_check: ``["ok"]`` for a sound database, else what is wrong."""
+        return [row[0] for row in self.db.execute(f"PRAGMA quick_check({int(limit)})")]
+
+    def pending_migrations(self) -> list[str]:
+        """Schema migrations this crossship has that the database lacks (read only)."""
+        return [m.name for m in migrations.pending(self.db)]
+
+    def failed_order_summary(self, store: str | None = None) -> list[dict]:
+        """Per store and status, the orders now in error / notify_failed / result_failed: their
+        count and the one waiting longest (``order_no``, ``since``), by store then status."""
+        where, params = "", []
+        if store:
+            where, params = " AND store = ?", [store]
+        # SQLite takes a bare column (order_no) from the row where min() found its value
+        return self._rows(
+            "SELECT store, status, count(*) AS count, min(updated_at) AS since, order_no "
+            "FROM orders WHERE status IN ('error', 'notify_failed', 'result_failed')"
+            f"{where} GROUP BY store, status ORDER BY store, status",
+            params,
         )
