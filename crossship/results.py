@@ -11,8 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from crossship import mail
-from crossship.errors import AmazonError, CrossshipError, ReportParseError
-from crossship.malls import MallSession, Result, SessionFactory, open_session
+from crossship.errors import CrossshipError, MallError, ReportParseError
+from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.runs import (
     StoreRun,
@@ -27,6 +27,7 @@ from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, to_db
 
 MAX_FETCH_FAILURES = 3
+UNACCOUNTED = "the mall's result does not mention this order: check it at the mall"
 
 
 def results_fetch(
@@ -50,7 +51,7 @@ def results_fetch(
         batches = store.batches(store=row["name"], states=("submitted",))
         if batches:
             try:
-                session = session_factory(row, db_path, clock)
+                session = session_factory(context_for(row, db_path, clock))
             except CrossshipError as exc:
                 run.problems.append(exc.message)
             else:
@@ -75,7 +76,7 @@ def _fetch_batch(
     label = f"batch {batch['id']} (feed {batch['feed_id']})"
     try:
         poll = session.poll(batch)
-    except AmazonError as exc:
+    except MallError as exc:
         failures = batch["fetch_failures"] + 1
         if failures >= MAX_FETCH_FAILURES:
             message = (
@@ -132,7 +133,11 @@ def _fetch_batch(
         end_batch(store, batch, Status.NOTIFY_FAILED, message, "notify_failed", clock, run)
         return
     try:
-        outcome = session.read_result(poll, store.batch_rows(batch["id"]))
+        rows = [
+            Row(r["record_no"], r["order_no"], r["order_id"], r["item_id"] or "")
+            for r in store.batch_rows(batch["id"])
+        ]
+        outcome = session.read_result(batch, poll, rows)
     except ReportParseError as exc:
         message = (
             f"Amazon's processing report for feed {batch['feed_id']} could not be read "
@@ -157,9 +162,9 @@ def _apply(
     changes, moves = [], {}
     for order in store.batch_orders(batch["id"]):
         order_no = order["order_no"]
-        found = outcome.orders.get(order_no)
-        if found is None:  # a sent order the report does not mention was accepted
-            status, message, warnings = Status.SUCCESS, "", []
+        found = outcome.outcomes.get(order_no)
+        if found is None:  # the mall's result must account for every order: never assume success
+            status, message, warnings = Status.RESULT_FAILED, UNACCOUNTED, []
         else:
             status, message, warnings = found.status, found.message, found.warnings
         text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
