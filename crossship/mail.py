@@ -11,9 +11,6 @@ from typing import Any
 from crossship.errors import MailError
 from crossship.templating import render_text
 
-NOTIFY_SUBJECT = "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
-RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
-
 
 @dataclass(frozen=True)
 class MailSettings:

@@ -80,7 +80,7 @@ class CarrierField:
 
 @dataclass(frozen=True)
 class Mall:
-    key: str  # "amazon" | "rakuten" | "yahoo": stores.mall
+    key: str  # stores.mall: amazon, rakuten, yahoo
     label: str  # "Amazon" | "楽天市場" | "Yahoo!ショッピング"
     limits: Limits
     settings: tuple[Setting, ...]

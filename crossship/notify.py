@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crossship import mail, malls
+from crossship import malls
 from crossship.errors import CrossshipError, MallError, OrdersChanged, UsageError
 from crossship.malls import (
     Accepted,
@@ -112,7 +112,12 @@ def notify_run(
         except CrossshipError as exc:  # one store's failure (a broken template) stops no other
             run.problems.append(exc.message)
         send_mail(
-            store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2", options.mail_transport
+            store,
+            db_path,
+            run,
+            malls.get(row["mall"]).subjects["notify"],
+            "mail_notify.txt.j2",
+            options.mail_transport,
         )
         record(store, run, clock())
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from crossship import mail
+from crossship import malls
 from crossship.errors import CrossshipError, MallError, ReportParseError
 from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
@@ -59,7 +59,8 @@ def results_fetch(
                 deadline = timedelta(hours=row["result_deadline_hours"])
                 for batch in batches:
                     _fetch_batch(store, session, batch, targets, deadline, clock, run)
-        send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2", mail_transport)
+        subject = malls.get(row["mall"]).subjects["results"]
+        send_mail(store, db_path, run, subject, "mail_results.txt.j2", mail_transport)
         record(store, run, clock())
     return result
 

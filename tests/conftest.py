@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from crossship import malls
 from crossship.cli import cli
 from crossship.store import Store
 
@@ -42,6 +43,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CROSSSHIP_CREDENTIALS", str(tmp_path / "credentials.toml"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def registered_malls() -> Iterator[None]:
+    """A mall a test registers (crossship.malls.register) is gone after it."""
+    yield
+    malls.clear_registered()
 
 
 @pytest.fixture

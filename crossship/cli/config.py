@@ -47,6 +47,17 @@ STATUS_FIELDS = (
 IN_FLIGHT_STATES = (*BATCH_OPEN_STATES, "submitted")
 
 
+METAVARS = {
+    "text": "TEXT",
+    "int": "N",
+    "date": "YYYY-MM-DD",
+    "url": "URL",
+    "choice": "CHOICE",
+    "path": "FILE",
+    "days_or_never": "DAYS|never",
+}
+
+
 def _now(app: App) -> str:
     return to_db(app.clock())
 
@@ -116,7 +127,7 @@ def _store_flags() -> list[click.Parameter]:
             click.Option(
                 [option.option, option.param],
                 type=kind,
-                metavar=setting.metavar or (None if kind else setting.kind.upper()),
+                metavar=setting.metavar or (None if kind else METAVARS[setting.kind]),
                 help=option.help(),
             )
         )
