@@ -1,4 +1,5 @@
-"""Result mails (seed 5-2), sent over SMTP to the administrator and the notification addresses."""
+"""Result mails (処理結果メール, CROSS MALL help: Amazon自動出荷通知, 5-2), sent over SMTP to the
+administrator and the notification addresses."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""What the operator does by hand (SPEC §6, seed 5-1, 6, 7): read the history, change an order's
-API status, export the feed for an upload in Seller Central.
+"""What the operator does by hand (SPEC §6; CROSS MALL help: Amazon自動出荷通知, 5-1, 6 and 7):
+read the history, change an order's API status, export the feed for an upload in Seller Central.
 
 Click-free: functions take the Store and plain values and return what happened; the CLI prints it.
 """
@@ -273,7 +273,9 @@ def set_statuses(
     reason: str | None = None,
     now: datetime,
 ) -> StatusSetResult:
-    """Change the API status of orders by hand (seed 6), and move them (seed 7 方法1).
+    """Change the API status of orders by hand, and move them.
+
+    CROSS MALL help: Amazon自動出荷通知, 6 and 7 方法1.
 
     Refused per order, with the reason: unknown orders, orders of non-Amazon stores, FBA orders,
     orders 連携中 (in_progress), and with ``move_to`` a phase that requires a ship date for an
@@ -328,10 +330,10 @@ def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> st
     if malls.find(mall) is None:
         return (
             f"an order of {order['store']!r}, a {mall} store: the API status is kept only for "
-            f"the malls this crossship notifies ({', '.join(malls.registry())}) (seed 6)"
+            f"the malls this crossship notifies ({', '.join(malls.registry())})"
         )
     if order["fba"]:
-        return "an FBA order (fulfilled by Amazon): crossship never notifies it (seed 6)"
+        return "an FBA order (fulfilled by Amazon): crossship never notifies it"
     if order["status"] == Status.IN_PROGRESS:
         return (
             f"連携中 (in_progress) in batch {order['batch_id']}: Amazon has not finished it; "
@@ -385,7 +387,9 @@ def export_feed(
     phase: str | None = None,
     order_nos: Sequence[str] = (),
 ) -> ExportResult:
-    """The flat file `notify run` would send for these orders, changing nothing (seed 6, 7 方法2).
+    """The flat file `notify run` would send for these orders, changing nothing.
+
+    CROSS MALL help: Amazon自動出荷通知, 6 and 7 方法2.
 
     With ``phase``: every order of the store in that phase, whatever its API status, but for FBA
     orders, bundled children and orders whose 管理区分 is not normal (counted in ``left_out``).

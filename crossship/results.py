@@ -27,7 +27,6 @@ from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, to_db
 
 MAX_FETCH_FAILURES = 3
-UNACCOUNTED = "the mall's result does not mention this order: check it at the mall"
 
 
 def results_fetch(
@@ -148,7 +147,11 @@ def _fetch_batch(
         end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
         run.problems.append(f"{label}: {message}")
         return
-    _apply(store, batch, outcome, targets, clock, run)
+    _apply(store, batch, outcome, targets, clock, run, malls.get(session_mall(store, batch)))
+
+
+def session_mall(store: Store, batch: dict) -> str:
+    return store.get_store(batch["store"])["mall"]
 
 
 def _apply(
@@ -158,14 +161,19 @@ def _apply(
     targets: dict[str, str | None],
     clock: Clock,
     run: StoreRun,
+    mall: malls.Mall,
 ) -> None:
     """Every order still in the batch gets its outcome; successes move to their destination."""
     changes, moves = [], {}
     for order in store.batch_orders(batch["id"]):
         order_no = order["order_no"]
         found = outcome.outcomes.get(order_no)
-        if found is None:  # the mall's result must account for every order: never assume success
-            status, message, warnings = Status.RESULT_FAILED, UNACCOUNTED, []
+        if found is None:  # never assumed a success: the mall must account for every order
+            status, warnings = Status.RESULT_FAILED, []
+            message = (
+                f"the result of {mall.label}'s batch {batch['mall_id'] or batch['feed_id']} does "
+                f"not account for this order: check it in {mall.where_to_check}"
+            )
         else:
             status, message, warnings = found.status, found.message, found.warnings
         text = "; ".join([message, *warnings]) if message else "; ".join(warnings)

@@ -17,7 +17,7 @@ from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
 
-# what the operator does next, per API status (seed 5-1)
+# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1, 対応方法)
 ADVICE = {
     "in_progress": "追加の作業は必要ありません。",
     "success": "追加の作業はありません。",

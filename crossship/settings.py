@@ -290,7 +290,10 @@ def target_text(target: dict) -> str:
 
 
 def optional_phase_warning(phase: str) -> str:
-    """SPEC §4 / seed 3-1: an optional ship-date phase as a target works, but is not recommended."""
+    """An optional ship-date phase as a target works, but is not recommended.
+
+    SPEC §4; CROSS MALL help: Amazon自動出荷通知, 3-1.
+    """
     return (
         f"phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
         "date, so orders without one will end in エラー; the recommended setting is required "
@@ -310,7 +313,10 @@ class TargetAdded:
 
 
 def add_target(store: Store, store_name: str, phase: str, move_to: str | None) -> TargetAdded:
-    """Make ``phase`` a target phase of a store (seed 3-2); nothing starts by this."""
+    """Make ``phase`` a target phase of a store; nothing starts by this.
+
+    CROSS MALL help: Amazon自動出荷通知, 3-2.
+    """
     row = store.get_store(store_name)
     phase_row = store.get_phase(phase)
     store.add_target(store_name, phase, move_to)
@@ -547,7 +553,7 @@ def update_order(
     if "tracking_number" in changes and changes["tracking_number"] is None:
         edit.warnings.append(
             f"order {order_no} has no tracking number now: it is sent without one, which hurts "
-            "the Valid Tracking Rate (seed Q4)"
+            "the Valid Tracking Rate (追跡可能率, CROSS MALL help, Q4)"
         )
     store.update_order(order_no, changes, now)
     return edit

@@ -204,6 +204,25 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
 
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """An existing database opened for reading only: no migration, no write, and a missing
+        file is not created (`crossship check` must leave the database as it found it)."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(f"no database at {self.path}: create it with `crossship init`")
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.execute("PRAGMA query_only = ON")
+            self.db = Database(conn)
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        return self
+
     def _configure(self) -> None:
         conn = self.db.conn
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
@@ -1039,4 +1058,28 @@ class Store:
             "SELECT * FROM runs WHERE store = ? AND job = ? ORDER BY started_at DESC, id DESC "
             "LIMIT 1",
             [store, job],
+        )
+
+    # ----------------------------------------------------------------------------- health
+
+    def quick_check(self, limit: int = 10) -> list[str]:
+        """SQLite's PRAGMA quick_check: ``["ok"]`` for a sound database, else what is wrong."""
+        return [row[0] for row in self.db.execute(f"PRAGMA quick_check({int(limit)})")]
+
+    def pending_migrations(self) -> list[str]:
+        """Schema migrations this crossship has that the database lacks (read only)."""
+        return [m.name for m in migrations.pending(self.db)]
+
+    def failed_order_summary(self, store: str | None = None) -> list[dict]:
+        """Per store and status, the orders now in error / notify_failed / result_failed: their
+        count and the one waiting longest (``order_no``, ``since``), by store then status."""
+        where, params = "", []
+        if store:
+            where, params = " AND store = ?", [store]
+        # SQLite takes a bare column (order_no) from the row where min() found its value
+        return self._rows(
+            "SELECT store, status, count(*) AS count, min(updated_at) AS since, order_no "
+            "FROM orders WHERE status IN ('error', 'notify_failed', 'result_failed')"
+            f"{where} GROUP BY store, status ORDER BY store, status",
+            params,
         )

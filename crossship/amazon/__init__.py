@@ -44,7 +44,7 @@ def _template(value: str) -> str:
 
 
 def _carrier_check(name: str, values: dict[str, str | None]) -> list[str]:
-    """Amazon's rules for a carrier's fields (CROSS MALL help Q2); returns the warnings."""
+    """Amazon's rules for a carrier's fields (CROSS MALL help, Q2); returns the warnings."""
     code = values.get("amazon_carrier_code")
     if not code:
         raise UsageError("--amazon-carrier-code must not be empty (Amazon Japan requires it)")
@@ -59,8 +59,8 @@ def _carrier_check(name: str, values: dict[str, str | None]) -> list[str]:
 def ship_method_warning(carrier: str) -> str:
     return (
         f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
-        "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help Q2); set one "
-        f"with `crossship config carrier add {carrier} --amazon-carrier-code ... "
+        "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
+        f"set one with `crossship config carrier add {carrier} --amazon-carrier-code ... "
         "--amazon-ship-method TEXT`"
     )
 
@@ -140,7 +140,7 @@ MALL = Mall(
             "amazon_ship_method",
             "--amazon-ship-method",
             "Amazon ship-method (Amazon配送方法), e.g. 宅急便; without it Amazon warns "
-            "(CROSS MALL help Q2).",
+            "(CROSS MALL help, Q2).",
             metavar="TEXT",
         ),
     ),

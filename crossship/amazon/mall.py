@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from crossship.amazon import MALL
@@ -36,8 +36,6 @@ from crossship.malls import (
 from crossship.secrets import store_secrets
 from crossship.timeutil import Clock, from_db, to_db
 
-# Amazon's createdTime and our clock may disagree a little: look this far before the submit time
-CLOCK_SKEW = timedelta(minutes=2)
 WAITING = ("IN_QUEUE", "IN_PROGRESS")
 # extra AmazonClient keyword arguments for every session a run opens (tests: instant backoff)
 CLIENT_OPTIONS: dict[str, Any] = {}
@@ -73,13 +71,21 @@ class AmazonSession:
             refresh_token=secrets.get("refresh_token"),
         )
         client = AmazonClient(
-            credentials=credentials, endpoint=endpoint, token_url=token_url, **CLIENT_OPTIONS
+            credentials=credentials,
+            endpoint=endpoint,
+            token_url=token_url,
+            clock=context.clock,
+            **CLIENT_OPTIONS,
         )
         return cls(store_row, client, context.clock)
 
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()
+
+    def now(self) -> datetime:
+        """Amazon's clock (learned from its answers; ours until it answered)."""
+        return self.client.now() if self.client else self.clock()
 
     @property
     def _api(self) -> AmazonClient:
@@ -136,25 +142,32 @@ class AmazonSession:
         commit({"state": "document_created", "feed_document_id": document["feedDocumentId"]})
         self._api.upload(document["url"], request.body, request.content_type)
         commit({"state": "uploaded"})
-        # from here on Amazon may hold a feed for this batch: never send it again blindly
-        commit({"state": "submitting", "submit_started_at": to_db(self.clock())})
+        # from here on Amazon may hold a feed for this batch: never send it again blindly. The
+        # moment is kept on Amazon's clock: only feeds created at or after it can be this batch's
+        commit({"state": "submitting", "submit_started_at": to_db(self.now())})
         feed_id = self._api.create_feed(
             document["feedDocumentId"], feed_type=FEED_TYPE, marketplace_ids=(self.marketplace,)
         )
         return Accepted(feed_id)
 
     def reconcile(self, batch: dict, rows: list[Row], claimed: set[str]) -> Reconciled:
-        """Look for the batch's feed among those Amazon created since its submission began."""
+        """Feeds that could be this batch: created (on Amazon's clock) at or after the moment it
+        entered ``submitting``, of our type, owned by no other batch. A feed created before then
+        is someone else's (another system, an upload by hand) and is never adopted."""
+        self._api.learn_time()
         started = from_db(batch["submit_started_at"])
+        # seconds floored: createdTime has whole seconds. Never after Amazon's now, which
+        # getFeeds refuses with a 400 (a clock that moved must not hide the feed)
+        since = min(started, self.now()).replace(microsecond=0)
         feeds = self._api.get_feeds(
-            created_since=started - CLOCK_SKEW,
-            feed_types=(FEED_TYPE,),
-            marketplace_ids=(self.marketplace,),
+            created_since=since, feed_types=(FEED_TYPE,), marketplace_ids=(self.marketplace,)
         )
         candidates = [
             f["feedId"]
             for f in feeds
-            if f["feedId"] not in claimed and f.get("feedType", FEED_TYPE) == FEED_TYPE
+            if f["feedId"] not in claimed
+            and f.get("feedType", FEED_TYPE) == FEED_TYPE
+            and not _created_before(f, since)
         ]
         if len(candidates) == 1:
             return Reconciled(
@@ -170,7 +183,7 @@ class AmazonSession:
                     f"({', '.join(candidates)}): check the orders in Seller Central"
                 ),
             )
-        if self.clock() - started >= MALL.limits.release_after:
+        if self.now() - started >= MALL.limits.release_after:  # both on Amazon's clock
             return Reconciled(
                 "release",
                 message=(
@@ -234,3 +247,15 @@ class AmazonSession:
         except ReportParseError:  # a broken report must not hide the feed's failure itself
             return decode_report(poll.report, poll.report_charset)[:500]
         return "; ".join(f"{r.code}: {r.message}" for r in parsed.rows)
+
+
+def _created_before(feed: dict, since: datetime) -> bool:
+    """True when the feed's createdTime is before ``since`` (an unreadable time is kept)."""
+    text = feed.get("createdTime")
+    if not isinstance(text, str):
+        return False
+    try:
+        created = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created < since

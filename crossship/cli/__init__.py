@@ -7,6 +7,7 @@ core (``CrossshipError``) are translated here, once, into ``Error: ...`` and the
 from __future__ import annotations
 
 # importing a command module registers its commands on `cli`
+from crossship.cli import check as _check  # noqa: F401,E402
 from crossship.cli import config as _config  # noqa: F401,E402
 from crossship.cli import operator as _operator  # noqa: F401,E402
 from crossship.cli import orders as _orders  # noqa: F401,E402

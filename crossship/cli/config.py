@@ -1,4 +1,5 @@
-"""`crossship init`, `config store|phase|carrier|mail` and `auto start|stop|status` (seed 3, 4)."""
+"""`crossship init`, `config store|phase|carrier|mail` and `auto start|stop|status`
+(CROSS MALL help: Amazon自動出荷通知, 3 and 4)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def init(app: App) -> None:
 
 @cli.group()
 def config() -> None:
-    """Configure stores, phases, carriers and mail (seed 3)."""
+    """Configure stores, phases, carriers and mail (CROSS MALL's 3.設定を行う)."""
 
 
 @config.group("store")
@@ -251,7 +252,7 @@ SHIP_DATE_CHOICE = click.Choice(settings.SHIP_DATE_SETTINGS)
 )
 @pass_app
 def phase_create(app: App, name: str, ship_date: str) -> None:
-    """Create a phase with its ship-date setting (seed 3-1).
+    """Create a phase with its ship-date setting (as 【システム設定>処理フェーズ】).
 
     \b
     Example:
@@ -294,7 +295,7 @@ def phase_update(app: App, name: str, ship_date: str) -> None:
 )
 @pass_app
 def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
-    """Make PHASE a target phase of STORE (seed 3-2).
+    """Make PHASE a target phase of STORE (as 【自動注文連携>自動注文連携店舗一覧】).
 
     Orders of STORE in PHASE are sent by `notify run`, once automatic processing is started;
     on success they move to --move-to. Adding the phase starts nothing.
@@ -353,8 +354,8 @@ def phase_list(app: App, targets: bool, fmt: str) -> None:
 
 @config.group("carrier")
 def carrier_group() -> None:
-    """Carriers (配送便) with each mall's carrier code (Amazon carrier-code and ship-method,
-    seed Q2)."""
+    """Carriers (配送便, as 【マスタ登録>配送便】): each mall's carrier codes (Amazon carrier-code
+    and ship-method, ...)."""
 
 
 @carrier_group.command("add", cls=MallOptions, extra=_carrier_flags)
@@ -398,7 +399,7 @@ def carrier_list(app: App, fmt: str) -> None:
 
 @config.group("mail")
 def mail_group() -> None:
-    """Result mails (seed 5-2): SMTP server, sender, administrator and notification addresses."""
+    """Result mails (処理結果メール): SMTP server, sender, administrator and notify addresses."""
 
 
 @mail_group.command("set")
@@ -484,7 +485,10 @@ def mail_show(app: App, fmt: str) -> None:
 
 @cli.group()
 def auto() -> None:
-    """Start and stop automatic processing per store (seed 4), and see where it stands."""
+    """Start and stop automatic processing per store, and see where it stands.
+
+    As CROSS MALL's 【自動注文連携>自動処理 開始/停止】.
+    """
 
 
 @auto.command("start")

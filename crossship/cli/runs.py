@@ -37,7 +37,7 @@ def notify_run_command(app: App, store_name: str | None, force: bool, dry_run: b
     options = NotifyOptions(
         store=store_name, force=force, dry_run=dry_run, mail_transport=app.mail_transport
     )
-    with RunLock(app.db_path):
+    with RunLock(app.db_path, app.clock()):
         result = notify_run(app.store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
@@ -68,7 +68,7 @@ def results_fetch_command(app: App, store_name: str | None, force: bool) -> None
     正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
     stay where they are, with Amazon's message in the history.
     """
-    with RunLock(app.db_path):
+    with RunLock(app.db_path, app.clock()):
         result = results_fetch(
             app.store,
             app.db_path,
