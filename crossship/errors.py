@@ -111,3 +111,8 @@ MALL_OUTCOMES = ("not_sent", "rejected", "unknown")
 
 class AmazonError(MallError):
     """An Amazon call failed (see ``MallError`` for ``outcome``)."""
+
+
+class YahooError(MallError):
+    """A Yahoo!ショッピング call failed (see ``MallError``): ``halt`` for an authentication failure,
+    an expired key or authorization, or a ``px-…`` platform error."""
