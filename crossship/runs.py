@@ -163,17 +163,19 @@ def send_mail(
         return
     from crossship.secrets import smtp_password  # late: only runs that mail read credentials
 
-    settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
-    if not settings.smtp_host and not settings.recipients:
-        run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
-        return
     context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
     try:
+        settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
+        if not settings.smtp_host and not settings.recipients:
+            run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
+            return
         deliver = transport or mailer.send
         mail = mailer.compose(subject, template, context, settings.language)
         deliver(settings, smtp_password(db_path), mail)
     except CrossshipError as exc:
         run.mail_error = exc.message
+    except Exception as exc:  # a mail is a report: whatever breaks it, the run and the others go on
+        run.mail_error = f"the result mail could not be sent: {type(exc).__name__}: {exc}"
 
 
 def end_batch(

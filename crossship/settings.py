@@ -7,9 +7,10 @@ The CLI parses options and calls these; these check and call the Store, which ow
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,26 @@ def check_url(url: str, what: str) -> str:
 
 
 def check_address(text: str, what: str) -> str:
-    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed."""
+    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed.
+
+    Control characters (CR/LF would forge mail headers) and lists of addresses are refused.
+    """
+    if _has_control(text):
+        raise UsageError(
+            f"{what} {text!r} contains a control character (a line break?): give one address"
+        )
+    addresses = getaddresses([text])
     _name, address = parseaddr(text)
-    if not _ADDRESS.fullmatch(address or ""):
-        raise UsageError(f"{what} {text!r} is not a mail address: write it as name@example.com")
+    if len(addresses) != 1 or not _ADDRESS.fullmatch(address or ""):
+        raise UsageError(
+            f"{what} {text!r} is not one mail address: write it as name@example.com "
+            "(repeat --notify for several)"
+        )
     return text.strip()
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
 
 
 def check_name(text: str, what: str) -> str:
@@ -299,7 +315,7 @@ def mail_changes(
         changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
-        if any(c.isspace() for c in host):
+        if any(c.isspace() for c in host) or _has_control(host):
             raise UsageError(f"--smtp-host {smtp_host!r} must be a host name or address")
         changes["smtp_host"] = host or None
     if smtp_port is not None:
@@ -307,6 +323,8 @@ def mail_changes(
             raise UsageError(f"--smtp-port {smtp_port} must be between 1 and 65535")
         changes["smtp_port"] = smtp_port
     if smtp_user is not None:
+        if _has_control(smtp_user):
+            raise UsageError(f"--smtp-user {smtp_user!r} contains a control character")
         changes["smtp_user"] = smtp_user.strip() or None
     if starttls is not None:
         changes["starttls"] = starttls
