@@ -16,6 +16,7 @@ from typing import Any
 
 from crossship import urls
 from crossship.errors import CrossshipError, NotFound, UsageError
+from crossship.secrets import env_prefix
 from crossship.statuses import Status, label_of
 from crossship.store import Store
 from crossship.timeutil import parse_date
@@ -156,10 +157,24 @@ def add_store(store: Store, name: str, mall: str, values: dict[str, Any], now: s
     name = check_name(name, "store")
     if mall not in MALLS:
         raise UsageError(f"--mall {mall!r}: use one of {', '.join(MALLS)}")
+    check_env_collision(store, name)
     if mall == "amazon":
         values = {**AMAZON_DEFAULTS, **values}
     store.add_store(name, mall, values, now)
     return store.get_store(name)
+
+
+def check_env_collision(store: Store, name: str) -> None:
+    """Refuse a store name whose credential variables (CROSSSHIP_<STORE>_...) are another
+    store's: ``amazon-main``, ``AMAZON-MAIN`` and ``amazon_main`` would share credentials."""
+    prefix = env_prefix(name)
+    for row in store.list_stores():
+        if row["name"] != name and env_prefix(row["name"]) == prefix:
+            raise UsageError(
+                f"store name {name!r} maps to the same environment variables as store "
+                f"{row['name']!r} (CROSSSHIP_{prefix}_...), so the two would share credentials: "
+                "choose a name that differs in letters or digits"
+            )
 
 
 def store_record(store: Store, row: dict) -> dict[str, Any]:
