@@ -60,3 +60,39 @@ def test_a_broken_stored_address_fails_the_mail_in_one_line_and_no_store_is_skip
     assert env.statuses() == {"A00001": "in_progress", "A00002": "in_progress"}  # both sent
     assert box.envelopes == []  # nothing forged went out
     assert {r["store"] for r in env.runs("notify")} == {STORE, "amazon-second"}
+
+
+def test_a_mass_failure_mail_stays_small_counts_everything_and_says_how_to_list_the_rest(
+    env: Env, smtp: tuple[Mailbox, int]
+) -> None:
+    import shlex
+
+    from notify_helpers import NO_CODE
+
+    box, port = smtp
+    env.mail(port=port)
+    count = 40_000
+    env.add(
+        *(
+            order(n, carrier=NO_CODE) if n % 2 else order(n, ship_date=None)
+            for n in range(1, count + 1)
+        )
+    )
+
+    result = env.cli("-q", "notify", "run")
+
+    assert result.exit_code == 0, result.stderr
+    (envelope,) = box.envelopes
+    assert len(envelope.content) < 1_000_000
+    body = box.messages()[0].get_content()
+    assert "エラー: 40000 件" in body
+    assert "[エラー] 20000: " in body  # counted per message: two reasons, 20,000 each
+    assert body.count("管理番号 A") == 100  # the first orders, one by one
+    assert "39900" in body  # ... and how many more
+    commands = [
+        line.strip() for line in body.splitlines() if line.strip().startswith("crossship history")
+    ]
+    assert commands, body[-2000:]
+    listed = env.cli(*shlex.split(commands[0])[1:], "--format", "jsonl", "--limit", "100000")
+    assert listed.exit_code == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == count
