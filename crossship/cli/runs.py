@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from crossship import prune
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
@@ -77,7 +78,10 @@ def results_fetch_command(app: App, store_name: str | None, force: bool) -> None
             force=force,
             mail_transport=app.mail_transport,
         )
+        pruned = prune.apply_keep_days(app.store, app.clock())  # `config history --keep-days`
     _report(app, result)
+    if pruned is not None and pruned.deleted:
+        app.say(f"history: {pruned.summary()}")
     finish(app)
 
 
