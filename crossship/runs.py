@@ -11,31 +11,33 @@ from typing import Any
 
 from crossship import mail as mailer
 from crossship.errors import CrossshipError
+from crossship.i18n import N_
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
 
-# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1, 対応方法)
+# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1, 対応方法);
+# English message ids, shown in the mail's language
 ADVICE = {
-    "in_progress": "追加の作業は必要ありません。",
-    "success": "追加の作業はありません。",
-    "notify_failed": (
-        "Amazon側に出荷情報が登録されていません。再度出荷通知が必要です "
-        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    "in_progress": N_("Nothing more to do."),
+    "success": N_("Nothing to do."),
+    "notify_failed": N_(
+        "The shipment is not registered at the mall: notify it again "
+        "(crossship status set ORDER_NO --to pending --move-to TARGET_PHASE)."
     ),
-    "result_failed": (
-        "セラーセントラルで該当注文の出荷情報を確認してください。登録されていない場合は再度出荷通知が"
-        "必要です。登録されている場合は crossship status set 管理番号 --to success "
-        "で正常にしてください。"
+    "result_failed": N_(
+        "Check the order's shipment at the mall (Seller Central, RMS, ストアクリエイターPro). "
+        "If it is not registered, notify it again; if it is, set it 正常 with "
+        "crossship status set ORDER_NO --to success."
     ),
-    "error": (
-        "設定情報や注文情報を確認し、修正してください "
-        "(crossship orders update / config carrier add)。修正後、再度出荷通知が必要です "
-        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    "error": N_(
+        "Check and correct the settings or the order (crossship orders update / config carrier "
+        "add), then notify it again (crossship status set ORDER_NO --to pending --move-to "
+        "TARGET_PHASE)."
     ),
-    "pending": "次回の自動出荷通知で送信されます。",
+    "pending": N_("It is sent by the next automatic run."),
 }
 
 
@@ -152,7 +154,8 @@ def send_mail(
     context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
     try:
         deliver = transport or mailer.send
-        deliver(settings, smtp_password(db_path), mailer.compose(subject, template, context))
+        mail = mailer.compose(subject, template, context, settings.language)
+        deliver(settings, smtp_password(db_path), mail)
     except CrossshipError as exc:
         run.mail_error = exc.message
 

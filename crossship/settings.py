@@ -44,6 +44,7 @@ MAIL_DEFAULTS: dict[str, Any] = {
     "from": None,
     "admin": None,
     "notify": [],
+    "language": "ja",
 }
 
 _ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+")
@@ -288,9 +289,14 @@ def mail_changes(
     sender: str | None = None,
     admin: str | None = None,
     notify: Sequence[str] | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Checked mail settings from command-line values; None means "not given", "" clears."""
     changes: dict[str, Any] = {}
+    if language is not None:
+        if language not in ("ja", "en"):
+            raise UsageError(f"--language {language!r}: use ja or en")
+        changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
         if any(c.isspace() for c in host):

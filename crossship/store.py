@@ -183,6 +183,34 @@ class OrderImport:
             self._items.clear()
 
 
+class _Database(Database):
+    """sqlite-utils' Database whose outermost ``atomic()`` takes the write lock at once.
+
+    A deferred BEGIN that reads first and writes later cannot wait for the lock: SQLite fails it
+    with SQLITE_BUSY when another connection wrote meanwhile, busy timeout or not. BEGIN IMMEDIATE
+    waits its turn (up to the busy timeout), so concurrent runs and a job's worker threads queue
+    their short writes instead of failing. Nested blocks stay savepoints.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 class Store:
     """A crossship database. Opening it applies any pending migrations."""
 
@@ -191,7 +219,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            self.db = Database(conn)
+            self.db: Database = _Database(conn)
             self._configure()
             migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:

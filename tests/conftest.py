@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from crossship import i18n
 from crossship.cli import cli
 from crossship.store import Store
 
@@ -41,6 +42,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CROSSSHIP_DB", str(tmp_path / "crossship.db"))
     monkeypatch.setenv("CROSSSHIP_CREDENTIALS", str(tmp_path / "credentials.toml"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    # messages in English whatever the machine's locale; the language tests choose their own
+    monkeypatch.setenv("CROSSSHIP_LANG", "en")
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    i18n.set_language("en")
     return tmp_path
 
 

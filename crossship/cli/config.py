@@ -425,6 +425,11 @@ def mail_group() -> None:
     help="Notification address (通知先メールアドレス); repeat for several; replaces the list.",
 )
 @click.option("--clear-notify", is_flag=True, help="Remove every notification address.")
+@click.option(
+    "--language",
+    type=click.Choice(("ja", "en")),
+    help="Language of the result mails (default ja: shop staff read them).",
+)
 @pass_app
 def mail_set(
     app: App,
@@ -436,6 +441,7 @@ def mail_set(
     admin: str | None,
     notify: tuple[str, ...],
     clear_notify: bool,
+    language: str | None,
 ) -> None:
     """Change the mail settings (only the options given).
 
@@ -454,6 +460,7 @@ def mail_set(
         sender=sender,
         admin=admin,
         notify=[] if clear_notify else (list(notify) if notify else None),
+        language=language,
     )
     if not changes:
         raise UsageError("nothing to change: give at least one option (see --help)")
