@@ -24,8 +24,10 @@ def two_eras(env: Env) -> dict[str, int]:
     env.add_store(SUB)
     env.add(order(1), order(2, store=SUB))
     env.amazon.send_ok(feed_id="1001")
-    env.amazon.create_feed(feed_id="1002")
-    env.notify()
+    env.notify(store=STORE)  # one store at a time: each gets its own feed id
+    env.amazon.mock.reset()
+    env.amazon.send_ok(feed_id="1002")
+    env.notify(store=SUB)
     env.clock.advance(minutes=15)
     env.amazon.get_feed("1001")
     env.amazon.get_document()
