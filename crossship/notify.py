@@ -128,7 +128,7 @@ def _store_run(
             run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
         return run, []
     if not options.force and not options.dry_run:
-        run.skipped = not_due(store, row, "notify", run.started_at)
+        run.skipped = not_due(store, row, "notify", run.started_at, run.said)
         if run.skipped:
             return run, []
     if options.dry_run:

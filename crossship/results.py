@@ -74,7 +74,7 @@ def _store_run(
     """One store's part of a fetch, on a worker thread with its own ``store`` connection."""
     run = StoreRun(store=row["name"], job="results", started_at=clock())
     if not force:
-        run.skipped = not_due(store, row, "results", run.started_at)
+        run.skipped = not_due(store, row, "results", run.started_at, run.said)
         if run.skipped:
             return run
     batches = store.batches(store=row["name"], states=("submitted",))

@@ -48,9 +48,24 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
     return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
 
 
-def not_due(store: Store, row: dict, job: str, now: datetime) -> str | None:
-    """Why a store's job is skipped now (the 15-minute guard), or None when it is due."""
-    due = next_due(store.last_run(row["name"], job), row["interval_minutes"])
+def not_due(
+    store: Store, row: dict, job: str, now: datetime, said: list[str] | None = None
+) -> str | None:
+    """Why a store's job is skipped now (the 15-minute guard), or None when it is due.
+
+    A last run recorded after ``now`` means the clock moved back (or once ran ahead): the job is
+    due, and ``said`` gets one line about it. The run this one records becomes the last, so it is
+    said once, not at every run until the clock catches up.
+    """
+    last = store.last_run(row["name"], job)
+    if last is not None and from_db(last) > now + EARLY_GRACE:
+        if said is not None:
+            said.append(
+                f"the last {job} run is recorded at {local_iso(last)}, after now "
+                f"({local_iso(to_db(now))}): the clock moved back; running now"
+            )
+        return None
+    due = next_due(last, row["interval_minutes"])
     if due is None or now >= due:
         return None
     return f"not due until {local_iso(to_db(due))} (use --force to run now)"
@@ -73,6 +88,7 @@ class StoreRun:
     warnings: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # run-level failures: exit 1
     notes: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # said on stderr even without -v (not -q)
     moved: int = 0
     mail_error: str | None = None
 
@@ -113,7 +129,7 @@ class StoreRun:
             "statuses": dict(self.statuses),
             "moved": self.moved,
             "problems": self.problems,
-            "notes": self.notes,
+            "notes": self.said + self.notes,
             "warnings": len(self.warnings),
             "mail_error": self.mail_error,
         }

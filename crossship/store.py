@@ -18,6 +18,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
+from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.statuses import Status
 
@@ -212,20 +213,65 @@ class _Database(Database):
 
 
 class Store:
-    """A crossship database. Opening it applies any pending migrations."""
+    """A crossship database. Opening it applies any pending migrations.
 
-    def __init__(self, path: str | Path):
+    ``create=False`` (every command but ``init``) refuses a path where no database is, instead of
+    creating an empty one there. Either way a database written by a newer crossship (a migration
+    this one does not know) or an SQLite file that is not crossship's is refused, unchanged.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(
+                f"no crossship database at {self.path}: create it with `crossship init`, or "
+                "name yours with --db or CROSSSHIP_DB"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
             self.db: Database = _Database(conn)
-            self._configure()
-            migrations.apply(self.db)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+                self._check_schema(create)  # reads only: a refused file is left as it was
+                self._configure()
+                migrations.apply(self.db)
+            except BaseException:
+                self.db.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+
+    def _check_schema(self, create: bool) -> None:
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in known_migrations()]
+        if unknown:
+            raise StoreError(
+                f"database {self.path} was written by a newer crossship (schema migration "
+                f"{unknown[0]} is unknown to this one): upgrade crossship; nothing was changed"
+            )
+        if applied:
+            return
+        tables = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path} is an SQLite database but not crossship's (tables: {shown}): "
+                "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+            )
+        if not create:
+            raise StoreError(
+                f"database {self.path} is empty: create crossship's tables with `crossship init`"
+            )
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Store:
@@ -902,8 +948,11 @@ class Store:
     # ----------------------------------------------------------------------------- runs
 
     def last_run(self, store: str, job: str) -> str | None:
+        """When the most recently recorded run started (not the latest time: a clock that moved
+        back must not leave a run "in the future" as the last one for ever)."""
         row = self._one(
-            "SELECT max(started_at) AS t FROM runs WHERE store = ? AND job = ?", [store, job]
+            "SELECT started_at AS t FROM runs WHERE store = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            [store, job],
         )
         return row["t"] if row else None
 

@@ -68,7 +68,7 @@ def init(app: App) -> None:
       CROSSSHIP_DB=/var/lib/crossship/crossship.db crossship init
     """
     existed = app.db_path.exists()
-    applied = app.store.applied_migrations()
+    applied = app.create_store().applied_migrations()
     app.say(f"Database {'up to date' if existed else 'created'}: {app.db_path}")
     app.say(f"Schema migrations applied: {', '.join(applied)}")
     app.say(

@@ -60,8 +60,9 @@ def notify_run_command(
         mail_transport=app.mail_transport,
         jobs=jobs,
     )
+    store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
-        result = notify_run(app.store, app.db_path, app.clock, options)
+        result = notify_run(store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
     _report(app, result)
@@ -92,9 +93,10 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
     正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
     stay where they are, with Amazon's message in the history.
     """
+    store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
         result = results_fetch(
-            app.store,
+            store,
             app.db_path,
             app.clock,
             store_name=store_name,
@@ -126,6 +128,8 @@ def _report(app: App, result: NotifyResult) -> None:
             for warning in run.warnings:
                 app.say(f"{run.store}: warning: {warning['order_no']}: {warning['message']}")
         else:
+            for line in run.said:
+                app.say(f"{run.store}: {line}")
             app.say(f"{run.store}: {_describe(run)}")
             if app.verbose:
                 for note in run.notes:
