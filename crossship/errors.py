@@ -98,3 +98,29 @@ class AmazonError(CrossshipError):
         self.status = status
         self.code = code
         self.operation = operation
+
+
+class YahooError(CrossshipError):
+    """A Yahoo!ショッピング call failed.
+
+    ``outcome`` as for ``AmazonError`` (``not_sent``, ``rejected``, ``unknown``); ``halt`` means
+    this store's run must stop now (authentication failure, an expired key or authorization, a
+    ``px-…`` platform error): the order in flight and the rest stay ``pending``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: str = "unknown",
+        halt: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+        operation: str | None = None,
+    ):
+        super().__init__(message)
+        self.outcome = outcome
+        self.halt = halt
+        self.status = status
+        self.code = code
+        self.operation = operation
