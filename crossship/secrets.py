@@ -27,9 +27,14 @@ STORE_KEYS: dict[str, tuple[str, str]] = {
 SMTP_PASSWORD_ENV = "CROSSSHIP_SMTP_PASSWORD"
 
 
+def env_prefix(store_name: str) -> str:
+    """``<STORE>`` of the variables: the name upper-cased, every character but A-Z and 0-9 ``_``."""
+    return re.sub(r"[^A-Z0-9]", "_", store_name.upper())
+
+
 def env_name(store_name: str, suffix: str) -> str:
     """``CROSSSHIP_<STORE>_<SUFFIX>``: the store name upper-cased, every other char ``_``."""
-    return f"CROSSSHIP_{re.sub(r'[^A-Z0-9]', '_', store_name.upper())}_{suffix}"
+    return f"CROSSSHIP_{env_prefix(store_name)}_{suffix}"
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,16 @@ The CLI parses options and calls these; these check and call the Store, which ow
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
 from crossship import urls
 from crossship.errors import CrossshipError, NotFound, UsageError
+from crossship.secrets import env_prefix
 from crossship.statuses import Status, label_of
 from crossship.store import Store
 from crossship.timeutil import parse_date
@@ -59,11 +61,26 @@ def check_url(url: str, what: str) -> str:
 
 
 def check_address(text: str, what: str) -> str:
-    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed."""
+    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed.
+
+    Control characters (CR/LF would forge mail headers) and lists of addresses are refused.
+    """
+    if _has_control(text):
+        raise UsageError(
+            f"{what} {text!r} contains a control character (a line break?): give one address"
+        )
+    addresses = getaddresses([text])
     _name, address = parseaddr(text)
-    if not _ADDRESS.fullmatch(address or ""):
-        raise UsageError(f"{what} {text!r} is not a mail address: write it as name@example.com")
+    if len(addresses) != 1 or not _ADDRESS.fullmatch(address or ""):
+        raise UsageError(
+            f"{what} {text!r} is not one mail address: write it as name@example.com "
+            "(repeat --notify for several)"
+        )
     return text.strip()
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
 
 
 def check_name(text: str, what: str) -> str:
@@ -140,10 +157,24 @@ def add_store(store: Store, name: str, mall: str, values: dict[str, Any], now: s
     name = check_name(name, "store")
     if mall not in MALLS:
         raise UsageError(f"--mall {mall!r}: use one of {', '.join(MALLS)}")
+    check_env_collision(store, name)
     if mall == "amazon":
         values = {**AMAZON_DEFAULTS, **values}
     store.add_store(name, mall, values, now)
     return store.get_store(name)
+
+
+def check_env_collision(store: Store, name: str) -> None:
+    """Refuse a store name whose credential variables (CROSSSHIP_<STORE>_...) are another
+    store's: ``amazon-main``, ``AMAZON-MAIN`` and ``amazon_main`` would share credentials."""
+    prefix = env_prefix(name)
+    for row in store.list_stores():
+        if row["name"] != name and env_prefix(row["name"]) == prefix:
+            raise UsageError(
+                f"store name {name!r} maps to the same environment variables as store "
+                f"{row['name']!r} (CROSSSHIP_{prefix}_...), so the two would share credentials: "
+                "choose a name that differs in letters or digits"
+            )
 
 
 def store_record(store: Store, row: dict) -> dict[str, Any]:
@@ -299,7 +330,7 @@ def mail_changes(
         changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
-        if any(c.isspace() for c in host):
+        if any(c.isspace() for c in host) or _has_control(host):
             raise UsageError(f"--smtp-host {smtp_host!r} must be a host name or address")
         changes["smtp_host"] = host or None
     if smtp_port is not None:
@@ -307,6 +338,8 @@ def mail_changes(
             raise UsageError(f"--smtp-port {smtp_port} must be between 1 and 65535")
         changes["smtp_port"] = smtp_port
     if smtp_user is not None:
+        if _has_control(smtp_user):
+            raise UsageError(f"--smtp-user {smtp_user!r} contains a control character")
         changes["smtp_user"] = smtp_user.strip() or None
     if starttls is not None:
         changes["starttls"] = starttls
