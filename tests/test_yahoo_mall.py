@@ -188,3 +188,26 @@ def test_health_levels() -> None:
     assert health(row, NOW) == [("warning", health(row, NOW)[0][1])]
     assert "ends on 2026-11-29 (1 days left)" in health(row, NOW)[0][1]
     assert health({"mall_settings": {}}, NOW)[0][0] == "warning"  # no key
+
+
+def test_a_halt_at_completion_keeps_the_shipment_and_stops_before_the_next(
+    server, tmp_path, secrets
+) -> None:
+    yahoo = session(server, tmp_path)
+    server.sandbox.yahoo.add_fault("orderStatusChange", "throttle")
+    (outcome,) = send(yahoo, order("4001"))
+    assert outcome.status == Status.SUCCESS and outcome.refs["completion"] == "scheduled"
+    assert "results fetch retries" in outcome.message
+    with pytest.raises(YahooError) as caught:
+        send(yahoo, order("4002"))
+    assert caught.value.halt
+    assert f"{SELLER}-4002" not in server.sandbox.yahoo.orders()  # never called
+
+
+def test_network_failure_at_completion_leaves_it_due(server, tmp_path, secrets) -> None:
+    yahoo = session(server, tmp_path)
+    server.sandbox.yahoo.add_fault("orderStatusChange", "fail", status=500)
+    (outcome,) = send(yahoo, order("4003"))
+    assert outcome.status == Status.SUCCESS and outcome.refs["completion"] == "scheduled"
+    assert outcome.refs["complete_due"] == "2026-11-28T03:00:00.000000+00:00"  # now: due at once
+    assert send(yahoo, order("4004"))[0].refs["completion"] == "done"  # the run goes on

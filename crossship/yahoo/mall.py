@@ -84,6 +84,7 @@ class YahooSession:
         self.complete_after = completion.parse_complete_after(settings.get("complete_after"))
         self._left_out: dict[str, list[str]] = {}  # warnings made while encoding, by order_no
         self._network_failures = 0
+        self._halt: YahooError | None = None  # a halting error met after a shipment went through
 
     @classmethod
     def open(cls, context: StoreContext) -> YahooSession:
@@ -175,6 +176,8 @@ class YahooSession:
     def submit(self, batch: dict, request: Request, commit: Callable[[dict], dict]) -> Finished:
         """Send one shipment; Yahoo's answer is every order's outcome at once."""
         order_id = request.rows[0].order_id
+        if self._halt is not None:
+            raise self._halt
         try:
             answer = self._api.send(SHIP, request.body)
         except YahooError as exc:
@@ -211,25 +214,36 @@ class YahooSession:
             days = int(self.complete_after)
             due = completion.due_time(ship_date, days) if ship_date else self.clock()
             refs = {"completion": "scheduled", "complete_due": to_db(due)}
-            return {r.order_no: (Status.SUCCESS, "", refs) for r in rows}
-        status, message, refs = self._complete(order_id)
+            when = due.astimezone(completion.JST).date().isoformat()
+            message = f"完了 scheduled for {when} (--complete-after {days})"
+            return {r.order_no: (Status.SUCCESS, message, refs) for r in rows}
+        status, message, refs = self._complete(order_id, shipped=True)
         return {r.order_no: (status, message, refs) for r in rows}
 
-    def _complete(self, order_id: str) -> tuple[Status, str, dict]:
-        """Send 完了 now; a network failure leaves it scheduled for results fetch."""
+    def _complete(self, order_id: str, *, shipped: bool = False) -> tuple[Status, str, dict]:
+        """Send 完了 now. A network failure leaves it scheduled for results fetch; so does a
+        halting error right after a shipment (the shipment is kept, the run stops next)."""
+        if self._halt is not None:
+            raise self._halt
         try:
             answer = self._api.send(COMPLETE, xmlmsg.complete_request(self.seller_id, order_id))
         except YahooError as exc:
-            if exc.halt:
+            self._count_network(exc)
+            if exc.halt and not shipped:
                 raise
+            if exc.halt:
+                self._halt = exc  # raised before the next call: this order's shipment stands
             due = {"completion": "scheduled", "complete_due": to_db(self.clock())}
-            return Status.SUCCESS, "", due
+            return Status.SUCCESS, f"完了 not sent yet ({exc.message}): results fetch retries", due
+        self._network_failures = 0
         if answer.ok or completion.already_completed(answer.message):
-            return Status.SUCCESS, "", {"completion": "done", "complete_due": None}
+            done = {"completion": "done", "complete_due": None}
+            return Status.SUCCESS, "完了 (order status 5) set at Yahoo", done
         said = f"{answer.code}: {answer.message}" if answer.message else answer.code
         return (
             Status.ERROR,
-            f"完了 (orderStatusChange) was refused: {said}; the shipment was reported",
+            f"完了 (orderStatusChange) was refused: {said}"
+            + ("; the shipment itself was reported" if shipped else ""),
             {"completion": "failed"},
         )
 
