@@ -186,7 +186,7 @@ def test_three_network_failures_in_a_row_stop_the_store(server, tmp_path, secret
 def test_health_levels() -> None:
     row = {"mall_settings": {"public_key": "k.pem", "authorized_on": "2026-11-01"}}
     assert health(row, NOW) == [("warning", health(row, NOW)[0][1])]
-    assert "ends on 2026-11-29 (1 days left)" in health(row, NOW)[0][1]
+    assert "ends on 2026-11-29 (1 day left)" in health(row, NOW)[0][1]
     assert health({"mall_settings": {}}, NOW)[0][0] == "warning"  # no key
 
 
@@ -211,3 +211,11 @@ def test_network_failure_at_completion_leaves_it_due(server, tmp_path, secrets) 
     assert outcome.status == Status.SUCCESS and outcome.refs["completion"] == "scheduled"
     assert outcome.refs["complete_due"] == "2026-11-28T03:00:00.000000+00:00"  # now: due at once
     assert send(yahoo, order("4004"))[0].refs["completion"] == "done"  # the run goes on
+
+
+def test_notices_for_the_runs_mail(server, tmp_path, secrets) -> None:
+    assert session(server, tmp_path).notices() == []
+    near = session(server, tmp_path, authorized_on="2026-11-01", public_key_expires="2027-01-01")
+    (notice,) = near.notices()
+    assert "authorization ends on 2026-11-29 (1 day left)" in notice
+    assert "no public key" in session(server, tmp_path, signed=False).notices()[0]

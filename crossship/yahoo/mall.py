@@ -129,6 +129,11 @@ class YahooSession:
         )
         return cls(row, client, context.clock)
 
+    def notices(self) -> list[str]:
+        """Reminders for the run's mail: no public key, the 28-day authorization or the key's
+        year ending within 5 days (or ended)."""
+        return [text for _level, text in health(self.store, self.clock())]
+
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()
