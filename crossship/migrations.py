@@ -175,3 +175,16 @@ def selection_indexes(db: Database) -> None:
         CREATE INDEX history_warning ON history (id) WHERE warning = 1
         """,
     )
+
+
+@migrations(name="0004_message_keys")
+def message_keys(db: Database) -> None:
+    # our messages on orders and in the history keep their keys and arguments (JSON), so each
+    # shows in the language of whoever reads it; `message` keeps the English text as before
+    _run(
+        db,
+        """
+        ALTER TABLE orders ADD COLUMN message_key TEXT;
+        ALTER TABLE history ADD COLUMN message_key TEXT
+        """,
+    )
