@@ -91,10 +91,14 @@ def check_name(text: str, what: str) -> str:
     return name
 
 
-def _positive(value: int | None, option: str) -> int | None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{option} must be a positive whole number, not {value}")
+def _positive(value: int | None, option: str, most: int) -> int | None:
+    if value is not None and not 0 < value <= most:
+        raise UsageError(f"{option} must be a whole number from 1 to {most}, not {value}")
     return value
+
+
+MAX_INTERVAL_MINUTES = 7 * 24 * 60  # a week: a longer interval is a typo
+MAX_RESULT_DEADLINE_HOURS = 30 * 24  # Amazon keeps a feed's result for 30 days
 
 
 # ----------------------------------------------------------------------------- stores
@@ -130,9 +134,9 @@ def store_values(
         if encoding not in ENCODINGS:
             raise UsageError(f"--encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
         values["encoding"] = encoding
-    if _positive(interval, "--interval") is not None:
+    if _positive(interval, "--interval", MAX_INTERVAL_MINUTES) is not None:
         values["interval_minutes"] = interval
-    if _positive(result_deadline, "--result-deadline") is not None:
+    if _positive(result_deadline, "--result-deadline", MAX_RESULT_DEADLINE_HOURS) is not None:
         values["result_deadline_hours"] = result_deadline
     if template is not None:
         values["template"] = _check_template(template)
