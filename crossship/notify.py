@@ -30,6 +30,9 @@ from crossship.timeutil import Clock, from_db, to_db
 
 # a lost createFeed answer with no matching feed at Amazon after this long: it never happened
 RELEASE_AFTER = timedelta(minutes=10)
+# a batch released before createFeed reached Amazon keeps no copy of its feed: an outage must not
+# store a feed every 15 minutes (a batch that reached createFeed keeps its bytes as evidence)
+DROP = {"feed": b""}
 
 
 @dataclass
@@ -256,7 +259,9 @@ def _submit_failed(
     else:
         # nothing reached Amazon as a feed: the orders go back to 未連携 for the next run
         message = f"not sent, retried by the next run: {exc.message}"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.problems.append(f"batch {batch['id']} not sent: {exc.message}")
 
 
@@ -269,7 +274,9 @@ def _recover(store: Store, name: str, session: MallSession, clock: Clock, run: S
     for batch in store.batches(store=name, states=("prepared", "document_created", "uploaded")):
         # createFeed was never called for these: Amazon holds no feed of them
         message = "an interrupted run had not submitted this batch; back to 未連携"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.notes.append(f"batch {batch['id']} released: {message}")
     for batch in store.batches(store=name, states=("submitting",)):
         waiting |= _reconcile(store, session, batch, clock, run)
