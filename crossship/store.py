@@ -1020,3 +1020,70 @@ class Store:
             f"{where} GROUP BY store, status ORDER BY store, status",
             params,
         )
+
+    # ----------------------------------------------------------------------------- pruning
+
+    def prune_history(self, before: str, limit: int) -> int:
+        """Delete up to ``limit`` history rows older than ``before`` (one transaction)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM history WHERE id IN "
+                "(SELECT id FROM history WHERE time < ? ORDER BY time LIMIT ?)",
+                [before, limit],
+            )
+        return cursor.rowcount
+
+    def oldest_batches(self, after_id: int, limit: int) -> list[dict]:
+        """id, state and created_at of the batches after ``after_id``, by id (never the bytes:
+        created_at sits before the feed in the row, so no overflow page is read)."""
+        return self._rows(
+            "SELECT id, state, created_at FROM batches WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_finished_batches(self, batch_ids: Sequence[int]) -> int:
+        """Delete these batches, their rows, feed and report, if they are finished (one
+        transaction); an open or submitted batch is never deleted, whatever the caller asks."""
+        if not batch_ids:
+            return 0
+        ends = [s for s in BATCH_STATES if s not in (*BATCH_OPEN_STATES, "submitted")]
+        marks, states = ",".join("?" * len(batch_ids)), ",".join("?" * len(ends))
+        with self.db.atomic():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM batches WHERE id IN ({marks}) AND state IN ({states})",
+                    [*batch_ids, *ends],
+                )
+            ]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            self.db.execute(f"DELETE FROM batch_rows WHERE batch_id IN ({marks})", ids)
+            return self.db.execute(f"DELETE FROM batches WHERE id IN ({marks})", ids).rowcount
+
+    def oldest_runs(self, after_id: int, limit: int) -> list[dict]:
+        return self._rows(
+            "SELECT id, store, job, started_at FROM runs WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_runs(self, run_ids: Sequence[int]) -> int:
+        if not run_ids:
+            return 0
+        with self.db.atomic():
+            marks = ",".join("?" * len(run_ids))
+            return self.db.execute(
+                f"DELETE FROM runs WHERE id IN ({marks})", list(run_ids)
+            ).rowcount
+
+    def size(self) -> int:
+        """Bytes the database file takes (pages in use and free)."""
+        count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        return count * self.db.execute("PRAGMA page_size").fetchone()[0]
+
+    def vacuum(self) -> None:
+        """Rebuild the file without its free pages (needs no other writer meanwhile)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

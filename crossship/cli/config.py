@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import click
 
-from crossship import settings
+from crossship import prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
@@ -494,6 +494,54 @@ def mail_show(app: App, fmt: str) -> None:
         f"{credentials_path(app.db_path)})"
     )
     write_record(record, fmt, sys.stdout)
+
+
+# ----------------------------------------------------------------------------- history
+
+
+@config.group("history")
+def history_group() -> None:
+    """How long history, finished batches and run records are kept (all stores)."""
+
+
+@history_group.command("set")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    required=True,
+    metavar="N",
+    help="Keep N days: each `results fetch` deletes what is older. 0 keeps everything.",
+)
+@pass_app
+def history_set(app: App, keep_days: int) -> None:
+    """Set how many days of history every `results fetch` keeps (0: keep everything).
+
+    What goes is what `crossship history prune --before Nd` deletes: history rows, finished
+    batches with their feeds and reports, and old run records; never an order or an open batch.
+    A results fetch deletes at most 200,000 rows of each kind and leaves the rest for the next.
+
+    \b
+    Example:
+      crossship config history set --keep-days 180
+    """
+    prune.set_keep_days(app.store, keep_days)
+    if keep_days:
+        app.say(f"History is kept {keep_days} days: each `results fetch` deletes what is older.")
+    else:
+        app.say("History is kept for ever (`crossship history prune` deletes by hand).")
+
+
+@history_group.command("show")
+@output_options
+@pass_app
+def history_show(app: App, fmt: str) -> None:
+    """Show how long history is kept.
+
+    \b
+    Example:
+      crossship config history show
+    """
+    write_record({"keep_days": prune.keep_days(app.store) or 0}, fmt, sys.stdout)
 
 
 # ----------------------------------------------------------------------------- auto
