@@ -13,9 +13,6 @@ from crossship import i18n
 from crossship.errors import MailError
 from crossship.templating import render_mail
 
-NOTIFY_SUBJECT = "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
-RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
-
 
 @dataclass(frozen=True)
 class MailSettings:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
 from crossship.mail import Mail, MailSettings
@@ -125,7 +126,7 @@ def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
         ["config", "carrier", "add", "佐川急便", "--amazon-carrier-code", "Sagawa Express",
          "--amazon-ship-method", "飛脚宅配便"],
         ["config", "carrier", "add", "日本郵便", "--amazon-carrier-code", "Japan Post"],
-        ["config", "store", "add", DEMO_STORE, "--mall", "amazon", "--endpoint", url,
+        ["config", "store", "add", DEMO_STORE, "--mall", AMAZON.key, "--endpoint", url,
          "--token-url", token_url],
         ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
         ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],
