@@ -34,6 +34,10 @@ from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
 from crossship.timeutil import Clock, to_db
 
+# a batch released before createFeed reached the mall keeps no copy of its request: an outage
+# must not store one every 15 minutes (a batch that reached the mall keeps it as evidence)
+DROP = {"feed": b""}
+
 
 @dataclass
 class NotifyOptions:
@@ -276,7 +280,9 @@ def _submit_failed(store: Store, batch: dict, exc: MallError, clock: Clock, run:
     else:
         # nothing reached Amazon as a feed: the orders go back to 未連携 for the next run
         message = f"not sent, retried by the next run: {exc.message}"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.problems.append(f"batch {batch['id']} not sent: {exc.message}")
 
 
@@ -289,7 +295,9 @@ def _recover(store: Store, name: str, session: MallSession, clock: Clock, run: S
     for batch in store.batches(store=name, states=("prepared", "document_created", "uploaded")):
         # createFeed was never called for these: Amazon holds no feed of them
         message = "an interrupted run had not submitted this batch; back to 未連携"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.notes.append(f"batch {batch['id']} released: {message}")
     for batch in store.batches(store=name, states=("submitting",)):
         waiting |= _reconcile(store, session, batch, clock, run)
