@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crossship import malls
-from crossship.errors import YahooError
+from crossship.errors import ConfigError, YahooError
 from crossship.malls import Finished, Prepared, StoreContext
 from crossship.sandbox import SandboxServer
 from crossship.statuses import Status
@@ -219,3 +219,14 @@ def test_notices_for_the_runs_mail(server, tmp_path, secrets) -> None:
     (notice,) = near.notices()
     assert "authorization ends on 2026-11-29 (1 day left)" in notice
     assert "no public key" in session(server, tmp_path, signed=False).notices()[0]
+
+
+def test_shorter_pacing_only_for_a_local_sandbox(server, tmp_path, secrets, monkeypatch) -> None:
+    monkeypatch.setenv("CROSSSHIP_YAHOO_PACE_MS", "5")
+    yahoo = session(server, tmp_path)
+    assert yahoo.client.pace.interval == pytest.approx(0.005)
+    row = store_row(server)
+    row["endpoint"] = "https://circus.shopping.yahooapis.jp/ShoppingWebService/V1/"
+    context = StoreContext(row, tmp_path / "crossship.db", lambda: NOW, NoPace())
+    with pytest.raises(ConfigError, match="loopback"):
+        MALL.open_session(context)

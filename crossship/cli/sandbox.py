@@ -52,7 +52,9 @@ def sandbox() -> None:
     show_default=True,
     help="How long a feed stays IN_QUEUE / IN_PROGRESS before DONE.",
 )
-@click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
+@click.option(
+    "--no-rate-limits", is_flag=True, help="Do not answer 429 (QuotaExceeded; Yahoo: bursts)."
+)
 @click.option(
     "--yahoo-public-key",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -90,6 +92,8 @@ def sandbox_serve(
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
     except OSError as exc:
         raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    # Yahoo's about-one-call-a-second is answered with 429 too, unless rate limits are off
+    server.sandbox.yahoo.set_options({"enforce_rate_limits": not no_rate_limits})
     if yahoo_public_key is not None:
         try:
             server.yahoo_key_file = server.sandbox.yahoo.write_public_key(yahoo_public_key)
