@@ -156,6 +156,12 @@ def test_a_split_goes_as_one_shipment(server, tmp_path, secrets) -> None:
     parent = order("2001", "111", mall_order_id=f"{SELLER}-2000")
     child = order("2002", "222", mall_order_id=f"{SELLER}-2000", split_from="2001")
     third = order("2003", "333", mall_order_id=f"{SELLER}-2000", split_from="2001")
+    (request,) = yahoo.encode([Prepared(o, [], YAMATO, {}, []) for o in (child, third, parent)])
+    assert [(r.record_no, r.order_no) for r in request.rows] == [
+        (1, "2001"),
+        (2, "2002"),
+        (3, "2003"),
+    ]
     outcomes = {o.order_no: o for o in send(yahoo, child, third, parent)}
     assert set(outcomes) == {"2001", "2002", "2003"}
     assert all(o.status == Status.SUCCESS for o in outcomes.values())

@@ -165,9 +165,10 @@ class YahooSession:
         for planned in shipping.plan(pairs):
             for order_no, warnings in planned.warnings.items():
                 self._left_out.setdefault(order_no, []).extend(warnings)
+            # one call; a split's orders are its rows 1, 2, ... (each row of a batch is numbered)
             rows = [
-                Row(record_no=1, order_no=order_no, order_id=planned.shipment.order_id)
-                for order_no in planned.order_nos
+                Row(record_no=n, order_no=order_no, order_id=planned.shipment.order_id)
+                for n, order_no in enumerate(planned.order_nos, start=1)
             ]
             body = xmlmsg.ship_request(self.seller_id, planned.shipment)
             requests.append(Request(body=body, content_type=xmlmsg.CONTENT_TYPE, rows=rows))
