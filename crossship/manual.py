@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from shlex import quote as q
 
 from crossship import malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
@@ -342,7 +343,7 @@ def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> st
     if phase is not None and phase["ship_date"] == "required" and not order["ship_date"]:
         return (
             f"no ship date (発送日) and phase {phase['name']!r} requires one (発送日設定=必須): "
-            f"set it with `crossship orders update {order['order_no']} --ship-date YYYY-MM-DD` "
+            f"set it with `crossship orders update {q(order['order_no'])} --ship-date YYYY-MM-DD` "
             "first"
         )
     return None

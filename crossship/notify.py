@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote as q
 
 from crossship import malls
 from crossship.errors import CrossshipError, MallError, OrdersChanged, UsageError
@@ -137,7 +138,7 @@ def _store_run(
     """One store's part of a run, on a worker thread with its own ``store`` connection."""
     run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
     if not row["started"] and (options.store or options.dry_run):
-        run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
+        run.skipped = f"automatic processing is stopped: `crossship auto start {q(row['name'])}`"
         if options.store:
             run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
         return run, []

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
+from shlex import quote as q
 from typing import Any
 
 from crossship import malls, urls
@@ -344,7 +345,7 @@ def optional_phase_warning(phase: str) -> str:
     return (
         f"phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
         "date, so orders without one will end in エラー; the recommended setting is required "
-        f"(必須): `crossship config phase update {phase} --ship-date required`"
+        f"(必須): `crossship config phase update {q(phase)} --ship-date required`"
     )
 
 

@@ -4,8 +4,10 @@ dropped before createFeed keeps no copy of its feed."""
 
 from __future__ import annotations
 
+import shlex
+
 import notify_helpers
-from notify_helpers import Env, order
+from notify_helpers import NO_CODE, Env, order
 
 env = notify_helpers.env  # fixtures
 amazon_mock = notify_helpers.amazon_mock
@@ -64,3 +66,49 @@ def test_a_batch_that_reached_create_feed_keeps_its_feed(env: Env) -> None:
     env.cli("notify", "run")
     ((state, size),) = feed_sizes(env)
     assert state == "submitting" and size > 0
+
+
+# ------------------------------------------------------------- -q names what needs the operator
+
+
+def test_quiet_run_leaving_orders_for_the_operator_says_so_per_store_and_exits_1(
+    env: Env,
+) -> None:
+    env.add_store("x;echo pwned")  # a hostile store name: the command must stay one command
+    env.add(
+        order(1, carrier=NO_CODE),
+        order(2, ship_date=None),
+        order(3),
+        order(4, store="x;echo pwned", carrier=NO_CODE),
+    )
+    env.amazon.send_ok()
+
+    result = env.cli("-q", "notify", "run")
+
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr  # one per store, nothing else
+    main, hostile = sorted(lines, key=lambda line: not line.startswith("amazon-main"))
+    assert main.startswith("amazon-main: 2 orders need you (エラー 2): ")
+    command = main.split(": ", 2)[2]
+    listed = env.cli(*shlex.split(command)[1:], "--format", "jsonl")
+    assert listed.exit_code == 0, listed.stderr
+    assert sorted(line.split('"order_no": "')[1][:6] for line in listed.stdout.splitlines()) == [
+        "A00001",
+        "A00002",
+    ]
+    words = shlex.split(hostile.split(": ", 2)[2])
+    assert words[:5] == ["crossship", "orders", "list", "--store", "x;echo pwned"]
+
+
+def test_quiet_run_with_nothing_for_the_operator_stays_silent(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.send_ok()
+    result = env.cli("-q", "notify", "run")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_suggested_commands_quote_a_hostile_store_name(env: Env) -> None:
+    env.add_store("x;echo pwned", started=False)
+    result = env.cli("notify", "run", "--store", "x;echo pwned")
+    assert "crossship auto start 'x;echo pwned'" in result.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from shlex import quote as q
 from typing import TYPE_CHECKING
 
 from crossship.errors import UsageError
@@ -60,7 +61,7 @@ def ship_method_warning(carrier: str) -> str:
     return (
         f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
         "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
-        f"set one with `crossship config carrier add {carrier} --amazon-carrier-code ... "
+        f"set one with `crossship config carrier add {q(carrier)} --amazon-carrier-code ... "
         "--amazon-ship-method TEXT`"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from shlex import quote as q
 from typing import Any
 
 import click
@@ -175,8 +176,8 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
         if secrets.missing():
             app.say(f"Its {label} credentials are not set yet: {secrets.hint()}")
         app.say(
-            f"Next: `crossship config phase add {row['name']} PHASE`, then "
-            f"`crossship auto start {row['name']}`."
+            f"Next: `crossship config phase add {q(row['name'])} PHASE`, then "
+            f"`crossship auto start {q(row['name'])}`."
         )
 
 
@@ -312,7 +313,7 @@ def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
     if added.started:
         app.say(f"Store {store} is started: its orders in {phase} are sent on the next run.")
     else:
-        app.say(f"Nothing is sent yet: start it with `crossship auto start {store}`.")
+        app.say(f"Nothing is sent yet: start it with `crossship auto start {q(store)}`.")
 
 
 @phase_group.command("remove")

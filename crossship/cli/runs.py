@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 
@@ -144,6 +145,20 @@ def _report(app: App, result: NotifyResult) -> None:
             app.fail(f"Error: {run.store}: {problem}")
         if run.mail_error:
             app.fail(f"Error: {run.store}: {run.mail_error}")
+        needing = {s: run.count(s) for s in OPERATOR_STATUSES if run.count(s)}
+        if app.quiet and needing and not run.dry_run:
+            # cron mails MAILTO on any output: the operator hears of them even when the
+            # product's own mail is broken
+            counts = ", ".join(f"{label_of(s)} {n}" for s, n in needing.items())
+            command = shlex.join(
+                ["crossship", "orders", "list", "--store", run.store]
+                + [word for s in needing for word in ("--api-status", s)]
+            )
+            app.fail(f"{run.store}: {sum(needing.values())} orders need you ({counts}): {command}")
+
+
+# the API statuses that stay until the operator acts (エラー, 通知失敗, 通知結果取得失敗)
+OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 
 
 def _describe(run: StoreRun) -> str:
