@@ -112,3 +112,53 @@ def test_suggested_commands_quote_a_hostile_store_name(env: Env) -> None:
     env.add_store("x;echo pwned", started=False)
     result = env.cli("notify", "run", "--store", "x;echo pwned")
     assert "crossship auto start 'x;echo pwned'" in result.stderr
+
+
+# ------------------------------------------------------------------ a change drops only that order
+
+
+def test_re_importing_an_unchanged_order_is_no_change(env: Env) -> None:
+    from notify_helpers import item
+
+    env.add(order(1), order(2), items=[item("A00001", 1, "11111111111111", 2)])
+    before = {o: env.get(o)["updated_at"] for o in ("A00001", "A00002")}
+    env.clock.advance(minutes=5)
+
+    env.add(order(1), order(2), items=[item("A00001", 1, "11111111111111", 2)])
+    assert {o: env.get(o)["updated_at"] for o in before} == before
+
+    env.clock.advance(minutes=5)
+    env.add(order(1), items=[item("A00001", 1, "11111111111111", 3)])  # a quantity changed
+    env.add(order(2, tracking_number="999900000000"))  # a field changed
+    assert all(env.get(o)["updated_at"] > before[o] for o in before)
+
+
+def test_an_import_cron_re_reading_the_same_file_starves_no_store(env: Env) -> None:
+    from datetime import timedelta
+
+    from crossship.malls import open_session
+    from crossship.notify import NotifyOptions, notify_run
+    from crossship.store import Store
+    from crossship.timeutil import to_db
+
+    env.add(order(1), order(2))
+
+    def racing_session(context):
+        session = open_session(context)
+        render = session.render
+
+        def render_then_race(lines):
+            rendered = render(lines)
+            later = to_db(context.clock() + timedelta(seconds=1))
+            with Store(context.db_path) as other:  # the import cron: the same file again
+                other.import_orders([order(1), order(2)], [], later)
+            return rendered
+
+        session.render = render_then_race
+        return session
+
+    env.amazon.send_ok()
+    notify_run(env.store, env.db_path, env.clock, NotifyOptions(), racing_session)
+
+    assert env.statuses() == {"A00001": "in_progress", "A00002": "in_progress"}
+    assert len(env.amazon.uploaded()) == 1
