@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from shlex import quote as q
 
 from crossship import i18n, malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.malls import offline_session
 from crossship.prepare import prepare
+from crossship.shell import word as q
 from crossship.statuses import LABELS, Status, parse_status
 from crossship.store import HistoryFilter, StatusChange, Store
 from crossship.timeutil import from_db, local_iso, parse_moment, to_db

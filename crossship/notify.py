@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from shlex import quote as q
 
 from crossship import malls
 from crossship.errors import CrossshipError, MallError, OrdersChanged, UsageError
@@ -31,6 +30,7 @@ from crossship.runs import (
     record,
     send_mail,
 )
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
 from crossship.timeutil import Clock, to_db

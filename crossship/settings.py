@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from shlex import quote as q
 from typing import Any
 
 from crossship import malls, urls
 from crossship.errors import CrossshipError, NotFound, UsageError
 from crossship.malls import CarrierField, Mall, Setting
 from crossship.secrets import env_prefix
+from crossship.shell import word as q
 from crossship.statuses import Status, label_of
 from crossship.store import STORE_FIELDS, Store
 from crossship.timeutil import parse_date

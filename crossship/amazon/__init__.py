@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from shlex import quote as q
 from typing import TYPE_CHECKING
 
 from crossship.errors import UsageError
 from crossship.malls import CarrierField, Limits, Mall, Secret, Setting
+from crossship.shell import word as q
 
 if TYPE_CHECKING:
     from crossship.malls import MallSession, OfflineSession, StoreContext

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, fields
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from shlex import quote as q
 from typing import Any, Literal
 
 import jinja2
 
 from crossship.errors import ConfigError, CrossshipError
+from crossship.shell import word as q
 
 # feed encoding setting -> (Python codec, contentType for createFeedDocument and the upload PUT)
 ENCODINGS: dict[str, tuple[str, str]] = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from shlex import quote as q
 from typing import Any
 
 import click
@@ -16,6 +15,7 @@ from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES
 from crossship.timeutil import local_iso, to_db

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable
 
 import click
 
-from crossship import prune
+from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
@@ -150,9 +149,9 @@ def _report(app: App, result: NotifyResult) -> None:
             # cron mails MAILTO on any output: the operator hears of them even when the
             # product's own mail is broken
             counts = ", ".join(f"{label_of(s)} {n}" for s, n in needing.items())
-            command = shlex.join(
-                ["crossship", "orders", "list", "--store", run.store]
-                + [word for s in needing for word in ("--api-status", s)]
+            command = " ".join(
+                ["crossship", "orders", "list", "--store", shell.word(run.store)]
+                + [part for s in needing for part in ("--api-status", s)]
             )
             app.fail(f"{run.store}: {sum(needing.values())} orders need you ({counts}): {command}")
 

@@ -12,9 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from shlex import quote as q
 from typing import Any
 
+from crossship.shell import word as q
 from crossship.yahoo.codes import MAX_TRACKING_NUMBERS, NO_TRACKING_REASONS, SHIP_COMPANIES
 from crossship.yahoo.xmlmsg import NOT_XML, Shipment
 
