@@ -19,6 +19,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, (list, dict)):  # a setting's list (notify addresses) as JSON
+        return json.dumps(value, ensure_ascii=False)
     return value
 
 
@@ -86,7 +88,11 @@ def _write_table(
 
 
 def write_record(record: dict, fmt: str, out: IO[str]) -> None:
-    """One object: key/value lines for people, JSON otherwise."""
+    """One object: key/value lines for people, a header and one row in csv / tsv, JSON in json
+    and jsonl (one line)."""
+    if fmt in ("csv", "tsv"):
+        write_rows([record], list(record), fmt, out)
+        return
     if fmt in ("json", "jsonl"):
         out.write(json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None))
         out.write("\n")
