@@ -147,6 +147,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(
+            f"credentials file {path} is {what}: point CROSSSHIP_CREDENTIALS at the TOML file "
+            "itself (or unset it to use credentials.toml beside the database)"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         raise ConfigError(f"credentials file {path} is readable by others: run chmod 600 {path}")
     try:

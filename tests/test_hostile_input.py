@@ -116,3 +116,17 @@ def test_show_commands_honour_every_format(run, shop: Path, show, fmt) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout), delimiter="," if fmt == "csv" else "\t"))
     assert len(rows) == 1
     assert ("name" in rows[0]) if show[1] == "store" else ("smtp_port" in rows[0])
+
+
+def test_credentials_pointing_to_a_directory_says_so(
+    run, shop: Path, tmp_path, monkeypatch
+) -> None:
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o755)
+    monkeypatch.setenv("CROSSSHIP_CREDENTIALS", str(folder))
+
+    result = run(["config", "store", "show", "amazon-main"])
+
+    assert result.exit_code in (1, 2)
+    error = one_error(result)
+    assert "is a directory" in error and "chmod" not in error
