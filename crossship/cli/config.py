@@ -192,6 +192,7 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
                 then=f"crossship auto start {row['name']}",
             )
         )
+        _health_warnings(app, row["name"])
 
 
 @store_group.command("set", cls=MallOptions, extra=_store_flags)
@@ -210,6 +211,16 @@ def store_set(app: App, name: str, **options: Any) -> None:
     changed = settings.update_store(app.store, name, options)
     shown = ", ".join(f"{k}={v}" for k, v in changed.items())
     app.say(_("Store {name} changed: {changes}").format(name=name, changes=shown))
+    _health_warnings(app, name)
+
+
+def _health_warnings(app: App, name: str) -> None:
+    """The mall's own warnings on the store's keys and authorizations (Yahoo: no public key)."""
+    row = app.store.get_store(name)
+    found = malls.find(row["mall"])
+    if found is not None and found.health is not None:
+        for _level, text in found.health(row, app.clock()):
+            app.warn(text)
 
 
 @store_group.command("list")
