@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crossship.errors import ConfigError
-from crossship.i18n import _
+from crossship.i18n import N_, _
 from crossship.malls import Secret
 from crossship.paths import credentials_path
 
@@ -99,10 +99,10 @@ class StoreSecrets:
         for secret in self.declared:
             source = self.sources.get(secret.name)
             if source:
-                described[secret.key] = say("set ({source})").format(source=source)
+                described[secret.key] = say(N_("set ({source})")).format(source=source)
             else:
                 var = env_name(self.store, secret.env_suffix)
-                described[secret.key] = say("not set (env {variable} or {file})").format(
+                described[secret.key] = say(N_("not set (env {variable} or {file})")).format(
                     variable=var, file=self.file
                 )
         return described

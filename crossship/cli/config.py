@@ -12,7 +12,7 @@ import click
 from crossship import malls, prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
-from crossship.i18n import _, ngettext
+from crossship.i18n import N_, _, ngettext
 from crossship.output import write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
@@ -535,9 +535,9 @@ def mail_show(app: App, fmt: str) -> None:
     # for people in their language; the same words in every language for tools
     say = _ if fmt == "table" else str
     record["smtp_password"] = (
-        say("set ({source})").format(source=source)
+        say(N_("set ({source})")).format(source=source)
         if source
-        else say("not set (env CROSSSHIP_SMTP_PASSWORD or [smtp] password in {path})").format(
+        else say(N_("not set (env CROSSSHIP_SMTP_PASSWORD or [smtp] password in {path})")).format(
             path=credentials_path(app.db_path)
         )
     )
