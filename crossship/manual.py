@@ -20,6 +20,7 @@ from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.i18n import N_, Message, _
 from crossship.malls import offline_session
 from crossship.prepare import prepare
+from crossship.shell import word as q
 from crossship.statuses import LABELS, Status, parse_status
 from crossship.store import HistoryFilter, StatusChange, Store
 from crossship.timeutil import from_db, local_iso, parse_moment, to_db
@@ -371,7 +372,7 @@ def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> st
             "set it with `{command}` first"
         ).format(
             phase=phase["name"],
-            command=f"crossship orders update {order['order_no']} --ship-date YYYY-MM-DD",
+            command=f"crossship orders update {q(order['order_no'])} --ship-date YYYY-MM-DD",
         )
     return None
 

@@ -16,6 +16,7 @@ from crossship.i18n import N_, _, ngettext
 from crossship.output import write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES
 from crossship.timeutil import local_iso, to_db
@@ -188,8 +189,8 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
             )
         app.say(
             _("Next: `{first}`, then `{then}`.").format(
-                first=f"crossship config phase add {row['name']} PHASE",
-                then=f"crossship auto start {row['name']}",
+                first=f"crossship config phase add {q(row['name'])} PHASE",
+                then=f"crossship auto start {q(row['name'])}",
             )
         )
         _health_warnings(app, row["name"])
@@ -355,7 +356,7 @@ def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
     else:
         app.say(
             _("Nothing is sent yet: start it with `{command}`.").format(
-                command=f"crossship auto start {store}"
+                command=f"crossship auto start {q(store)}"
             )
         )
 
