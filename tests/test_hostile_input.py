@@ -129,4 +129,4 @@ def test_credentials_pointing_to_a_directory_says_so(
 
     assert result.exit_code in (1, 2)
     error = one_error(result)
-    assert "is a directory" in error and "chmod" not in error
+    assert "not a regular file" in error and "chmod" not in error
