@@ -52,6 +52,13 @@ def sandbox() -> None:
     help="How long a feed stays IN_QUEUE / IN_PROGRESS before DONE.",
 )
 @click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay every answer this long, as a network would; answers overlap.",
+)
 @pass_app
 def sandbox_serve(
     app: App,
@@ -62,6 +69,7 @@ def sandbox_serve(
     gzip_reports: bool,
     processing_seconds: float,
     no_rate_limits: bool,
+    latency_ms: int,
 ) -> None:
     """Serve LWA, the Feeds API and presigned uploads on HOST:PORT until Ctrl-C.
 
@@ -75,6 +83,7 @@ def sandbox_serve(
         gzip_reports=gzip_reports,
         processing_seconds=processing_seconds,
         enforce_rate_limits=not no_rate_limits,
+        latency_ms=latency_ms,
     )
     try:
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
