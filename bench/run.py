@@ -118,15 +118,21 @@ def measure(
 
 
 class Sandbox:
-    """`crossship sandbox serve --no-rate-limits` on a free port, in its own process."""
+    """`crossship sandbox serve OPTIONS` (default `--no-rate-limits`) on a free port, in its own
+    process."""
 
-    def __init__(self, crossship: list[str], env: dict[str, str]):
+    def __init__(
+        self,
+        crossship: list[str],
+        env: dict[str, str],
+        options: tuple[str, ...] = ("--no-rate-limits",),
+    ):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [*crossship, "sandbox", "serve", "--no-rate-limits", "--port", str(self.port)],
+            [*crossship, "sandbox", "serve", *options, "--port", str(self.port)],
             env=env,
             stderr=subprocess.DEVNULL,
         )
