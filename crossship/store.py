@@ -6,6 +6,7 @@ block), so a command never leaves an order changed half-way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +19,8 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
+from crossship.i18n import Text, keep, render_stored
+from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.output import csv_field
 from crossship.statuses import Status
@@ -44,10 +47,12 @@ STORE_FIELDS = (
     "interval_minutes",
     "result_deadline_hours",
     "template",
+    "time_budget_minutes",
 )
-CARRIER_FIELDS = ("amazon_carrier_code", "amazon_carrier_name", "amazon_ship_method")
-# batch states: the order of a send, then the end states
-BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "submitting")
+# batch states: the order of a send, then the end states. A mall's session moves a batch
+# through its own states between prepared and submitting (Amazon: document_created, uploaded);
+# a synchronous mall's request is ``sending`` while its call is in flight
+BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "sending", "submitting")
 BATCH_STATES = (
     *BATCH_OPEN_STATES,
     "submitted",
@@ -67,7 +72,7 @@ class StatusChange:
 
     order_no: str
     status: Status
-    message: str = ""
+    message: Text = ""  # our messages kept with their keys, shown in the reader's language
     warning: bool = False
 
 
@@ -80,6 +85,22 @@ class HistoryFilter:
     until: str | None = None
     warnings_only: bool = False
     limit: int | None = None
+
+
+def _kept(message: Text | None) -> tuple[str | None, str | None]:
+    text, key = keep(message)
+    return text or None, key
+
+
+def _message_sql(language: str, params: list[Any]) -> str:
+    """The history or order ``message`` for a reader of ``language``: as stored (English, and
+    the malls' own words) or, for another language, ours rendered from their kept keys."""
+    if language == "en":
+        return "message"
+    params.append(language)
+    return (
+        "CASE WHEN message_key IS NULL THEN message ELSE crossship_say(message, message_key, ?) END"
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -111,14 +132,21 @@ class OrderImport:
         self.chunk = chunk
         names = ", ".join(self.columns)
         marks = ", ".join("?" * len(self.columns))
-        updates = "".join(f"{c} = excluded.{c}, " for c in self.columns if c != "order_no")
+        fields = [c for c in self.columns if c != "order_no"]
+        updates = "".join(f"{c} = excluded.{c}, " for c in fields)
+        # a row that changes nothing is no change: updated_at stays, so a run that selected the
+        # order still sends it (an import cron re-reading the same file starves no store)
+        differs = " OR ".join(f"orders.{c} IS NOT excluded.{c}" for c in fields) or "0"
         self._upsert = (
             f"INSERT INTO orders ({names}, updated_at) VALUES ({marks}, ?) "
-            f"ON CONFLICT (order_no) DO UPDATE SET {updates}updated_at = excluded.updated_at "
+            f"ON CONFLICT (order_no) DO UPDATE SET {updates}"
+            f"updated_at = CASE WHEN {differs} THEN excluded.updated_at ELSE orders.updated_at END "
             "WHERE orders.status != 'in_progress'"
         )
         self._orders: dict[str, tuple] = {}
         self._replace: list[tuple[str]] = []
+        # fingerprints of the item lines an import replaces, to tell a change from a re-import
+        self._old_items: dict[str, bytes] = {}
         self._items: list[tuple] = []
         self.items_written = 0
 
@@ -133,6 +161,37 @@ class OrderImport:
                 for r in conn.execute("SELECT order_no FROM orders WHERE status = 'in_progress'")
             ),
         )
+
+    def finish(self) -> None:
+        """Write what is buffered; an order whose item lines differ from before is changed."""
+        self.flush()
+        replaced = list(self._old_items)
+        for chunk in _chunks(replaced):
+            now = self._item_prints(chunk)
+            changed = [(self.now, o) for o in chunk if now.get(o) != self._old_items[o]]
+            self.db.conn.executemany(
+                "UPDATE orders SET updated_at = ? WHERE order_no = ? AND status != 'in_progress'",
+                changed,
+            )
+        self._old_items.clear()
+
+    def _item_prints(self, order_nos: Sequence[str]) -> dict[str, bytes]:
+        prints: dict[str, bytes] = {o: b"" for o in order_nos}
+        for chunk in _chunks(order_nos):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                "SELECT order_no, line, item_id, sku, quantity FROM order_items "
+                f"WHERE order_no IN ({marks}) ORDER BY order_no, line",
+                chunk,
+            )
+            digests: dict[str, Any] = {}
+            for order_no, *values in rows:
+                digest = digests.get(order_no)
+                if digest is None:
+                    digest = digests[order_no] = hashlib.blake2b(digest_size=16)
+                digest.update(repr(values).encode())
+            prints.update({o: d.digest() for o, d in digests.items()})
+        return prints
 
     def count_orders(self) -> int:
         return self.db.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
@@ -172,6 +231,7 @@ class OrderImport:
             self._orders.clear()
         if self._replace:
             # orders in progress were refused before, and the transaction keeps it so
+            self._old_items.update(self._item_prints([o for (o,) in self._replace]))
             conn.executemany("DELETE FROM order_items WHERE order_no = ?", self._replace)
             self._replace.clear()
         if self._items:
@@ -236,20 +296,68 @@ class _Database(Database):
 
 
 class Store:
-    """A crossship database. Opening it applies any pending migrations."""
+    """A crossship database. Opening it applies any pending migrations.
 
-    def __init__(self, path: str | Path):
+    ``create=False`` (every command but ``init``) refuses a path where no database is, instead of
+    creating an empty one there. Either way a database written by a newer crossship (a migration
+    this one does not know) or an SQLite file that is not crossship's is refused, unchanged.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(
+                f"no crossship database at {self.path}: create it with `crossship init`, or "
+                "name yours with --db or CROSSSHIP_DB"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
             self.db: Database = _Database(conn)
-            self._configure()
-            migrations.apply(self.db)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+                self._check_schema(create)  # reads only: a refused file is left as it was
+                self._configure()
+                # foreign keys off while migrating: a migration that rebuilds a table (0003)
+                # checks them itself (PRAGMA foreign_key_check), as SQLite's procedure says
+                migrations.apply(self.db)
+                self.db.conn.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                self.db.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+
+    def _check_schema(self, create: bool) -> None:
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in known_migrations()]
+        if unknown:
+            raise StoreError(
+                f"database {self.path} was written by a newer crossship (schema migration "
+                f"{unknown[0]} is unknown to this one): upgrade crossship; nothing was changed"
+            )
+        if applied:
+            return
+        tables = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path} is an SQLite database but not crossship's (tables: {shown}): "
+                "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+            )
+        if not create:
+            raise StoreError(
+                f"database {self.path} is empty: create crossship's tables with `crossship init`"
+            )
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Store:
@@ -276,7 +384,8 @@ class Store:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.create_function("crossship_say", 3, render_stored, deterministic=True)
 
     def close(self) -> None:
         self.db.close()
@@ -306,29 +415,52 @@ class Store:
 
     # ----------------------------------------------------------------------------- stores
 
-    def add_store(self, name: str, mall: str, values: dict[str, Any], now: str) -> None:
+    def add_store(
+        self,
+        name: str,
+        mall: str,
+        values: dict[str, Any],
+        now: str,
+        mall_settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Add a store: ``values`` are stores columns, ``mall_settings`` its mall's own."""
         if self._one("SELECT 1 FROM stores WHERE name = ?", [name]):
             raise UsageError(f"store {name!r} already exists: change it with `config store set`")
         row = {"name": name, "mall": mall, "created_at": now}
         row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
+        settings = {k: v for k, v in (mall_settings or {}).items() if v is not None}
+        row["mall_settings"] = json.dumps(settings, ensure_ascii=False, sort_keys=True)
         with self.db.atomic():
             self.db.table("stores").insert(row)
 
-    def update_store(self, name: str, values: dict[str, Any]) -> None:
-        self.get_store(name)
-        changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
-        if changes:
-            with self.db.atomic():
+    def update_store(
+        self, name: str, values: dict[str, Any], mall_settings: dict[str, Any] | None = None
+    ) -> None:
+        """Change stores columns (None: not given) and merge ``mall_settings`` (None removes)."""
+        with self.db.atomic():
+            current = self.get_store(name)
+            changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
+            if mall_settings:
+                merged = {**current["mall_settings"], **mall_settings}
+                merged = {k: v for k, v in merged.items() if v is not None}
+                changes["mall_settings"] = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+            if changes:
                 self.db.table("stores").update(name, changes)
 
+    @staticmethod
+    def _store_row(row: dict) -> dict:
+        row["mall_settings"] = json.loads(row.get("mall_settings") or "{}")
+        return row
+
     def get_store(self, name: str) -> dict:
+        """A stores row; its ``mall_settings`` decoded into a dict."""
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
         if row is None:
             known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
             raise NotFound(
                 f"no store named {name!r} (stores: {known}): add it with `config store add`"
             )
-        return row
+        return self._store_row(row)
 
     def list_stores(self, *, mall: str | None = None, started: bool | None = None) -> list[dict]:
         where: list[str] = []
@@ -340,7 +472,7 @@ class Store:
             where.append("started = ?")
             params.append(int(started))
         sql = "SELECT * FROM stores" + (" WHERE " + " AND ".join(where) if where else "")
-        return self._rows(sql + " ORDER BY name", params)
+        return [self._store_row(r) for r in self._rows(sql + " ORDER BY name", params)]
 
     def set_started(self, name: str, started: bool) -> None:
         self.get_store(name)
@@ -403,16 +535,49 @@ class Store:
 
     # ----------------------------------------------------------------------------- carriers
 
-    def save_carrier(self, name: str, values: dict[str, Any]) -> None:
-        row = {"name": name} | {k: values.get(k) for k in CARRIER_FIELDS}
+    def save_carrier(
+        self, name: str, values: Mapping[str, str | None], replace: Sequence[str] = ()
+    ) -> None:
+        """Add or change a carrier: each field of ``replace`` gets its value in ``values``
+        (None or absent: removed); fields not named keep theirs (another mall's codes)."""
+        fields = list(dict.fromkeys([*replace, *values]))
         with self.db.atomic():
-            self.db.table("carriers").upsert(row, pk="name")
+            self.db.execute("INSERT OR IGNORE INTO carriers (name) VALUES (?)", [name])
+            for field in fields:
+                value = values.get(field)
+                if value is None:
+                    self.db.execute(
+                        "DELETE FROM carrier_codes WHERE carrier = ? AND field = ?", [name, field]
+                    )
+                else:
+                    self.db.execute(
+                        "INSERT INTO carrier_codes (carrier, field, value) VALUES (?, ?, ?) "
+                        "ON CONFLICT (carrier, field) DO UPDATE SET value = excluded.value",
+                        [name, field, value],
+                    )
 
-    def get_carrier(self, name: str) -> dict | None:
-        return self._one("SELECT * FROM carriers WHERE name = ?", [name])
+    def get_carrier(self, name: str, fields: Sequence[str] = ()) -> dict | None:
+        """One flat dict: ``name`` and each code field (every one of ``fields``, None if unset)."""
+        for carrier in self._carriers("WHERE name = ?", [name], fields):
+            return carrier
+        return None
 
-    def list_carriers(self) -> list[dict]:
-        return self._rows("SELECT * FROM carriers ORDER BY rowid")
+    def list_carriers(self, fields: Sequence[str] = ()) -> list[dict]:
+        """Every carrier as a flat dict (see ``get_carrier``), in the order they were added."""
+        return self._carriers("", [], fields)
+
+    def _carriers(self, where: str, params: list[Any], fields: Sequence[str]) -> list[dict]:
+        carriers = {
+            r["name"]: {"name": r["name"], **dict.fromkeys(fields)}
+            for r in self._rows(f"SELECT name FROM carriers {where} ORDER BY rowid", params)
+        }
+        if carriers:
+            sql = "SELECT carrier, field, value FROM carrier_codes"
+            if where:
+                sql += " WHERE carrier = ?"
+            for row in self.db.query(sql, params):
+                carriers[row["carrier"]][row["field"]] = row["value"]
+        return list(carriers.values())
 
     # ----------------------------------------------------------------------------- settings
 
@@ -432,7 +597,11 @@ class Store:
     # ----------------------------------------------------------------------------- orders
 
     def get_order(self, order_no: str) -> dict:
-        row = self._one("SELECT * FROM orders WHERE order_no = ?", [order_no])
+        row = self._one(
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no WHERE o.order_no = ?",
+            [order_no],
+        )
         if row is None:
             raise NotFound(f"no order {order_no!r}")
         return row
@@ -467,16 +636,21 @@ class Store:
     ) -> Iterator[dict]:
         where, params = [], []
         if store:
-            where.append("store = ?")
+            where.append("o.store = ?")
             params.append(store)
         if phase:
-            where.append("phase = ?")
+            where.append("o.phase = ?")
             params.append(phase)
         if statuses:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            where.append(f"o.status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
-        sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
-        yield from self.db.query(sql + " ORDER BY order_no", params)
+        # a follow-up's state (Yahoo 完了) rides along: order_refs is keyed by order_no
+        sql = (
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no"
+        )
+        sql += " WHERE " + " AND ".join(where) if where else ""
+        yield from self.db.query(sql + " ORDER BY o.order_no", params)
 
     def split_parents(self, order_nos: Sequence[str]) -> set[str]:
         """Which of ``order_nos`` have split children."""
@@ -542,7 +716,7 @@ class Store:
             with self.db.atomic():
                 writer = OrderImport(self.db, columns, now)
                 yield writer
-                writer.flush()
+                writer.finish()
             return
         try:
             self.db.conn.execute("BEGIN IMMEDIATE")
@@ -553,7 +727,7 @@ class Store:
         try:
             writer = OrderImport(self.db, columns, now)
             yield writer
-            writer.flush()
+            writer.finish()
         except BaseException:
             self.db.rollback()
             raise
@@ -586,7 +760,7 @@ class Store:
         with self.db.atomic():
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS status_changes (seq INTEGER PRIMARY KEY, "
-                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, "
+                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, message_key TEXT, "
                 "warning INTEGER NOT NULL, phase TEXT)"
             )
             conn.execute(
@@ -595,13 +769,14 @@ class Store:
             )
             conn.execute("DELETE FROM temp.status_changes")
             conn.executemany(
-                "INSERT INTO temp.status_changes (order_no, status, message, warning, phase) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO temp.status_changes "
+                "(order_no, status, message, message_key, warning, phase) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     (
                         c.order_no,
                         c.status.value,
-                        c.message or None,
+                        *_kept(c.message),
                         int(c.warning),
                         moves.get(c.order_no),
                     )
@@ -610,8 +785,9 @@ class Store:
             )
             # an order named twice takes its last change, and gets a history row for each
             conn.execute(
-                "UPDATE orders SET (status, message, warning, phase) = ("
-                "SELECT c.status, c.message, c.warning, coalesce(c.phase, orders.phase) "
+                "UPDATE orders SET (status, message, message_key, warning, phase) = ("
+                "SELECT c.status, c.message, c.message_key, c.warning, "
+                "coalesce(c.phase, orders.phase) "
                 "FROM temp.status_changes c WHERE c.order_no = orders.order_no "
                 "ORDER BY c.seq DESC LIMIT 1), batch_id = ?, updated_at = ? "
                 "WHERE order_no IN (SELECT order_no FROM temp.status_changes)",
@@ -619,22 +795,25 @@ class Store:
             )
             conn.execute(
                 "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
-                "status, warning, message, source, operator) "
+                "status, warning, message, message_key, source, operator) "
                 "SELECT ?, o.store, o.order_no, o.mall_order_id, ?, ?, c.status, c.warning, "
-                "c.message, ?, ? FROM temp.status_changes c "
+                "c.message, c.message_key, ?, ? FROM temp.status_changes c "
                 "CROSS JOIN orders o ON o.order_no = c.order_no ORDER BY c.seq",
                 [now, batch_id, feed_id, source, operator],
             )
             conn.execute("DELETE FROM temp.status_changes")
 
-    def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
-        """History rows, newest first, streamed from SQLite (never loaded whole)."""
-        tail, params = self._history_where(f)
+    def iter_history(self, f: HistoryFilter, language: str = "en") -> Iterator[dict]:
+        """History rows, newest first, streamed from SQLite (never loaded whole); ``message``
+        in the reader's ``language``."""
+        params: list[Any] = []
+        message = _message_sql(language, params)
+        tail, where_params = self._history_where(f)
         sql = (
             "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, "
-            "message, source, operator FROM history" + tail
+            f"{message} AS message, source, operator FROM history" + tail
         )
-        cursor = self.db.conn.execute(sql, params)
+        cursor = self.db.conn.execute(sql, params + where_params)
         columns = [d[0] for d in cursor.description]
         while True:
             rows = cursor.fetchmany(1000)
@@ -690,6 +869,7 @@ class Store:
         *,
         offset: timedelta | None = None,
         size: int = 2000,
+        language: str = "en",
     ) -> Iterator[list[bytes]]:
         """History rows, newest first, in chunks of ``size`` JSON objects built by SQLite (UTF-8).
 
@@ -706,7 +886,7 @@ class Store:
             "'batch_id', batch_id, 'feed_id', feed_id, 'status', status, "
             f"'status_label', {label}, "
             "'warning', CASE WHEN warning THEN json('true') ELSE json('false') END, "
-            "'message', message, 'source', source, 'operator', operator"
+            f"'message', {_message_sql(language, params)}, 'source', source, 'operator', operator"
             ") AS BLOB) FROM history"
         )
         for rows in self._history_chunks(sql, params + label_params, f, size):
@@ -923,7 +1103,7 @@ class Store:
             "id, store, state, created_at, updated_at, encoding, content_type, row_count, "
             "order_count, feed_document_id, submit_started_at, feed_id, submitted_at, "
             "processing_status, result_document_id, processed, successful, note, fetch_failures, "
-            "last_error, finished_at"
+            "last_error, finished_at, mall_id, mall_state"
         )
         sql = f"SELECT {columns} FROM batches" + (" WHERE " + " AND ".join(where) if where else "")
         return self._rows(sql + " ORDER BY id", params)
@@ -967,25 +1147,107 @@ class Store:
             self.change_statuses(changes, now=now, batch=updated, move_to=move_to)
         return updated
 
-    def mark_submitted(self, batch_id: int, feed_id: str, now: str) -> dict:
-        """The mall accepted the batch as ``feed_id``: record it on the batch and its history."""
+    def mark_submitted(self, batch_id: int, mall_id: str, now: str) -> dict:
+        """The mall accepted the batch as ``mall_id`` (Amazon's feedId, RMS's requestId): record
+        it on the batch (``feed_id`` too, unless another batch holds it) and its history."""
         with self.db.atomic():
+            taken = self._one(
+                "SELECT 1 FROM batches WHERE feed_id = ? AND id != ?", [mall_id, batch_id]
+            )
             batch = self.update_batch(
                 batch_id,
-                {"state": "submitted", "feed_id": feed_id, "submitted_at": now, "last_error": None},
+                {
+                    "state": "submitted",
+                    "mall_id": mall_id,
+                    "feed_id": None if taken else mall_id,
+                    "submitted_at": now,
+                    "last_error": None,
+                },
                 now,
             )
             self.db.execute(
                 "UPDATE history SET feed_id = ? WHERE batch_id = ? AND feed_id IS NULL",
-                [feed_id, batch_id],
+                [mall_id, batch_id],
             )
         return batch
+
+    def claimed_mall_ids(self, mall: str) -> set[str]:
+        """The mall ids that batches of ``mall``'s stores already hold."""
+        cursor = self.db.conn.execute(
+            "SELECT b.mall_id, b.feed_id FROM batches b JOIN stores s ON s.name = b.store "
+            "WHERE (b.mall_id IS NOT NULL OR b.feed_id IS NOT NULL) AND s.mall = ?",
+            [mall],
+        )
+        return {i for row in cursor for i in row if i is not None}
+
+    # ----------------------------------------------------------------------------- references
+
+    def refs_for(self, order_nos: Sequence[str]) -> dict[str, dict]:
+        """The mall references kept for these orders (those that have any), by order number:
+        the ``data`` JSON, plus ``completion`` and ``complete_due`` when set."""
+        refs: dict[str, dict] = {}
+        for chunk in _chunks(list(order_nos)):
+            marks = ",".join("?" * len(chunk))
+            for order_no, data, completion, due in self.db.conn.execute(
+                "SELECT order_no, data, completion, complete_due FROM order_refs "
+                f"WHERE order_no IN ({marks})",
+                chunk,
+            ):
+                ref = json.loads(data or "{}")
+                if completion is not None:
+                    ref["completion"] = completion
+                if due is not None:
+                    ref["complete_due"] = due
+                refs[order_no] = ref
+        return refs
+
+    def set_refs(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge each order's changes into its references (a None value removes a key);
+        ``completion`` and ``complete_due`` are columns. One transaction."""
+        if not changes:
+            return
+        with self.db.atomic():
+            current = self.refs_for(list(changes))
+            for order_no, change in changes.items():
+                ref = {**current.get(order_no, {}), **change}
+                completion = ref.pop("completion", None)
+                due = ref.pop("complete_due", None)
+                data = {k: v for k, v in ref.items() if v is not None}
+                text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+                self.db.execute(
+                    "INSERT INTO order_refs (order_no, data, completion, complete_due) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (order_no) DO UPDATE SET "
+                    "data = excluded.data, completion = excluded.completion, "
+                    "complete_due = excluded.complete_due",
+                    [order_no, text, completion, due],
+                )
+
+    def completions_due(self, store: str, now: str) -> list[dict]:
+        """Orders of ``store`` whose follow-up (Yahoo 完了) is scheduled at or before ``now``,
+        each with its references as ``refs``."""
+        rows = self._rows(
+            "SELECT o.*, r.data AS refs_data, r.completion, r.complete_due FROM order_refs r "
+            "JOIN orders o ON o.order_no = r.order_no "
+            "WHERE r.completion = 'scheduled' AND r.complete_due <= ? AND o.store = ? "
+            "ORDER BY r.complete_due, o.order_no",
+            [now, store],
+        )
+        for row in rows:
+            row["refs"] = {
+                **json.loads(row.pop("refs_data") or "{}"),
+                "completion": row["completion"],
+                "complete_due": row["complete_due"],
+            }
+        return rows
 
     # ----------------------------------------------------------------------------- runs
 
     def last_run(self, store: str, job: str) -> str | None:
+        """When the most recently recorded run started (not the latest time: a clock that moved
+        back must not leave a run "in the future" as the last one for ever)."""
         row = self._one(
-            "SELECT max(started_at) AS t FROM runs WHERE store = ? AND job = ?", [store, job]
+            "SELECT started_at AS t FROM runs WHERE store = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            [store, job],
         )
         return row["t"] if row else None
 
@@ -1053,3 +1315,70 @@ class Store:
             f"{where} GROUP BY store, status ORDER BY store, status",
             params,
         )
+
+    # ----------------------------------------------------------------------------- pruning
+
+    def prune_history(self, before: str, limit: int) -> int:
+        """Delete up to ``limit`` history rows older than ``before`` (one transaction)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM history WHERE id IN "
+                "(SELECT id FROM history WHERE time < ? ORDER BY time LIMIT ?)",
+                [before, limit],
+            )
+        return cursor.rowcount
+
+    def oldest_batches(self, after_id: int, limit: int) -> list[dict]:
+        """id, state and created_at of the batches after ``after_id``, by id (never the bytes:
+        created_at sits before the feed in the row, so no overflow page is read)."""
+        return self._rows(
+            "SELECT id, state, created_at FROM batches WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_finished_batches(self, batch_ids: Sequence[int]) -> int:
+        """Delete these batches, their rows, feed and report, if they are finished (one
+        transaction); an open or submitted batch is never deleted, whatever the caller asks."""
+        if not batch_ids:
+            return 0
+        ends = [s for s in BATCH_STATES if s not in (*BATCH_OPEN_STATES, "submitted")]
+        marks, states = ",".join("?" * len(batch_ids)), ",".join("?" * len(ends))
+        with self.db.atomic():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM batches WHERE id IN ({marks}) AND state IN ({states})",
+                    [*batch_ids, *ends],
+                )
+            ]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            self.db.execute(f"DELETE FROM batch_rows WHERE batch_id IN ({marks})", ids)
+            return self.db.execute(f"DELETE FROM batches WHERE id IN ({marks})", ids).rowcount
+
+    def oldest_runs(self, after_id: int, limit: int) -> list[dict]:
+        return self._rows(
+            "SELECT id, store, job, started_at FROM runs WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_runs(self, run_ids: Sequence[int]) -> int:
+        if not run_ids:
+            return 0
+        with self.db.atomic():
+            marks = ",".join("?" * len(run_ids))
+            return self.db.execute(
+                f"DELETE FROM runs WHERE id IN ({marks})", list(run_ids)
+            ).rowcount
+
+    def size(self) -> int:
+        """Bytes the database file takes (pages in use and free)."""
+        count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        return count * self.db.execute("PRAGMA page_size").fetchone()[0]
+
+    def vacuum(self) -> None:
+        """Rebuild the file without its free pages (needs no other writer meanwhile)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -43,6 +43,7 @@ def configured(run, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> 
     ):
         monkeypatch.setenv(f"CROSSSHIP_AMAZON_MAIN_{name}", value)
     for args in (
+        ["init"],
         ["config", "phase", "create", "出荷済み"],
         ["config", "phase", "create", "完了", "--ship-date", "optional"],
         ["config", "carrier", "add", "ヤマト運輸", "--amazon-carrier-code", "Yamato Transport",
@@ -96,7 +97,10 @@ def test_calls_per_run_do_not_grow_with_the_orders(
 
     before = Counter(sandbox.calls)
     result = run(["-q", "results", "fetch", "--force"], catch=False)
-    assert result.exit_code == 0, result.stderr
+    # -q: the orders Amazon refused need the operator, in one line that says how to list them
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.endswith("crossship orders list --store amazon-main --api-status error")
     fetched = Counter(sandbox.calls) - before
     assert fetched == {"token": 1, "getFeed": feeds, "getFeedDocument": feeds, "download": feeds}
 

@@ -13,6 +13,9 @@ import pytest
 from crossship import settings
 from crossship.store import Store
 
+# every command but init needs a database: these tests start from an initialised one
+pytestmark = pytest.mark.usefixtures("initialised")
+
 SETUP_SH = Path(__file__).resolve().parent.parent / "examples" / "setup.sh"
 
 
@@ -27,14 +30,15 @@ def one_error(result) -> str:
 # ----------------------------------------------------------------------------- init
 
 
-def test_init_creates_the_database_and_is_idempotent(run, db_path):
-    first = run("init", catch=False)
+def test_init_creates_the_database_and_is_idempotent(run, tmp_path):
+    db_path = tmp_path / "fresh.db"
+    first = run(["--db", str(db_path), "init"], catch=False)
     assert first.exit_code == 0
     assert first.stdout == ""
     assert f"Database created: {db_path}" in first.stderr
     assert "0001_initial" in first.stderr
     assert db_path.exists()
-    again = run("init", catch=False)
+    again = run(["--db", str(db_path), "init"], catch=False)
     assert again.exit_code == 0
     assert "up to date" in again.stderr
 
@@ -318,8 +322,11 @@ def test_carrier_list_formats(run, configured):
     assert [r["name"] for r in rows] == ["ヤマト運輸", "佐川急便", "日本郵便"]
     assert rows[2]["amazon_ship_method"] is None
     csv_out = run("config carrier list --format csv", catch=False).stdout.splitlines()
-    assert csv_out[0] == "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method"
-    assert csv_out[1] == "ヤマト運輸,Yamato Transport,,宅急便"
+    assert csv_out[0] == (
+        "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,"
+        "yahoo_ship_company,yahoo_no_tracking_reason"
+    )
+    assert csv_out[1] == "ヤマト運輸,Yamato Transport,,宅急便,,"
 
 
 # ----------------------------------------------------------------------------- mail

@@ -38,8 +38,14 @@ class App:
 
     @property
     def store(self) -> Store:
+        """The database; only `init` creates one (a mistyped path must not start empty)."""
         if self._store is None:
-            self._store = Store(self.db_path)
+            self._store = Store(self.db_path, create=False)
+        return self._store
+
+    def create_store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.db_path, create=True)
         return self._store
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
@@ -59,8 +60,9 @@ def notify_run_command(
         mail_transport=app.mail_transport,
         jobs=jobs,
     )
+    store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
-        result = notify_run(app.store, app.db_path, app.clock, options)
+        result = notify_run(store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
     _report(app, result)
@@ -91,9 +93,10 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
     正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
     stay where they are, with Amazon's message in the history.
     """
+    store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
         result = results_fetch(
-            app.store,
+            store,
             app.db_path,
             app.clock,
             store_name=store_name,
@@ -101,7 +104,10 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
             mail_transport=app.mail_transport,
             jobs=jobs,
         )
+        pruned = prune.apply_keep_days(app.store, app.clock())  # `config history --keep-days`
     _report(app, result)
+    if pruned is not None and pruned.deleted:
+        app.say(f"history: {pruned.summary()}")
     finish(app)
 
 
@@ -122,6 +128,8 @@ def _report(app: App, result: NotifyResult) -> None:
             for warning in run.warnings:
                 app.say(f"{run.store}: warning: {warning['order_no']}: {warning['message']}")
         else:
+            for line in run.said:
+                app.say(f"{run.store}: {line}")
             app.say(f"{run.store}: {_describe(run)}")
             if app.verbose:
                 for note in run.notes:
@@ -136,6 +144,20 @@ def _report(app: App, result: NotifyResult) -> None:
             app.fail(f"Error: {run.store}: {problem}")
         if run.mail_error:
             app.fail(f"Error: {run.store}: {run.mail_error}")
+        needing = {s: run.count(s) for s in OPERATOR_STATUSES if run.count(s)}
+        if app.quiet and needing and not run.dry_run:
+            # cron mails MAILTO on any output: the operator hears of them even when the
+            # product's own mail is broken
+            counts = ", ".join(f"{label_of(s)} {n}" for s, n in needing.items())
+            command = " ".join(
+                ["crossship", "orders", "list", "--store", shell.word(run.store)]
+                + [part for s in needing for part in ("--api-status", s)]
+            )
+            app.fail(f"{run.store}: {sum(needing.values())} orders need you ({counts}): {command}")
+
+
+# the API statuses that stay until the operator acts (エラー, 通知失敗, 通知結果取得失敗)
+OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 
 
 def _describe(run: StoreRun) -> str:
