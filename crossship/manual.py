@@ -201,7 +201,9 @@ def history_csv(store: Store, f: HistoryFilter, delimiter: str = ",") -> Iterato
     history, else each time is made local here, as for ``history_json``.
     """
     offset = fixed_offset(*store.history_time_span())
-    chunks = store.history_csv_chunks(f, _LABEL_TEXT, offset=offset, delimiter=delimiter)
+    chunks = store.history_csv_chunks(
+        f, _LABEL_TEXT, offset=offset, delimiter=delimiter, language=i18n.current()
+    )
     if offset is not None:
         for rows in chunks:
             yield [line for (line,) in rows]

@@ -261,6 +261,11 @@ def _history_time_sql(offset: timedelta | None) -> tuple[str, list[Any]]:
     ]
 
 
+def _csv_cell(value: Any, delimiter: str) -> str:
+    """SQL function crossship_csv: one text as a csv / tsv field (NULL: empty)."""
+    return "" if value is None else csv_field(str(value), delimiter)
+
+
 def _label_sql(labels: Mapping[str, str]) -> tuple[str, list[Any]]:
     """SQL for a status's label (``labels``: status -> label; '' for any other)."""
     sql = "(CASE status " + "WHEN ? THEN ? " * len(labels) + "ELSE '' END)"
@@ -386,6 +391,7 @@ class Store:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.create_function("crossship_say", 3, render_stored, deterministic=True)
+        conn.create_function("crossship_csv", 2, _csv_cell, deterministic=True)
 
     def close(self) -> None:
         self.db.close()
@@ -880,16 +886,18 @@ class Store:
         """
         time, params = _history_time_sql(offset)
         label, label_params = _label_sql(labels)
+        params += label_params  # the parameters in the order of their places below
+        message = _message_sql(language, params)
         sql = (
             f"SELECT CAST(json_object('time', {time}, "
             "'store', store, 'order_no', order_no, 'mall_order_id', mall_order_id, "
             "'batch_id', batch_id, 'feed_id', feed_id, 'status', status, "
             f"'status_label', {label}, "
             "'warning', CASE WHEN warning THEN json('true') ELSE json('false') END, "
-            f"'message', {_message_sql(language, params)}, 'source', source, 'operator', operator"
+            f"'message', {message}, 'source', source, 'operator', operator"
             ") AS BLOB) FROM history"
         )
-        for rows in self._history_chunks(sql, params + label_params, f, size):
+        for rows in self._history_chunks(sql, params, f, size):
             yield [row for (row,) in rows]
 
     def history_csv_chunks(
@@ -900,6 +908,7 @@ class Store:
         offset: timedelta | None = None,
         delimiter: str = ",",
         size: int = 2000,
+        language: str = "en",
     ) -> Iterator[list[tuple[bytes, ...]]]:
         """History rows, newest first, as CSV (or TSV) lines built by SQLite (UTF-8), in chunks.
 
@@ -941,20 +950,27 @@ class Store:
             "source",  # 'auto' or 'manual' (a CHECK says so)
             cell("operator"),
         ]
+        said: list[Any] = []
+        if language != "en":  # ours in the reader's language, rendered and quoted once
+            fields[7] = (
+                f"CASE WHEN message_key IS NULL THEN {cell('message')} "
+                "ELSE crossship_csv(crossship_say(message, message_key, ?), ?) END"
+            )
+            said = [language, delimiter]
         # one printf a line: far cheaper than a dozen || concatenations
         line = delimiter.join(["%s"] * len(fields))
         if offset is None:
             sql = f"SELECT CAST(time AS BLOB), CAST(printf(?, {', '.join(fields)}) AS BLOB)"
-            params = [line, *pairs]
+            params = [line, *pairs, *said]
         elif not offset:
             # to_db's UTC text: its first 19 characters, then the offset (ISO 8601 text holds no
             # delimiter, quote or newline: never quoted)
             sql = f"SELECT CAST(printf(?, time, {', '.join(fields)}) AS BLOB)"
-            params = ["%.19s+00:00" + delimiter + line, *pairs]
+            params = ["%.19s+00:00" + delimiter + line, *pairs, *said]
         else:
             time, time_params = _history_time_sql(offset)
             sql = f"SELECT CAST(printf(?, {time}, {', '.join(fields)}) AS BLOB)"
-            params = ["%s" + delimiter + line, *time_params, *pairs]
+            params = ["%s" + delimiter + line, *time_params, *pairs, *said]
         yield from self._history_chunks(sql + " FROM history", params, f, size)
 
     def _history_chunks(

@@ -6,6 +6,7 @@ local time with its offset, in zones with and without offset changes."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crossship import manual
+from crossship import i18n, manual
 from crossship.cli import cli
+from crossship.i18n import Message, keep
 from crossship.output import csv_field, write_rows
 from crossship.store import HistoryFilter, Store
 from crossship.timeutil import to_db
@@ -60,10 +62,19 @@ def old_path(store: Store, f: HistoryFilter, fmt: str) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def cli_output(db: Path, *args: str) -> bytes:
-    result = CliRunner().invoke(cli, ["--db", str(db), "history", *args], catch_exceptions=False)
+def cli_output(db: Path, *args: str, lang: str = "en") -> bytes:
+    command = ["--lang", lang, "--db", str(db), "history", *args]
+    result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return result.stdout_bytes
+
+
+def kept(i: int) -> dict[str, str | None]:
+    """A message of ours, kept with its key to be shown in the reader's language, with tricky
+    arguments and a mall's own words after it."""
+    ours = Message("Warning: {message}", {"message": TRICKY[i % len(TRICKY)] or "x"})
+    text, key = keep([ours, f'18028: Amazon\'s own, "words" {i}'])
+    return {"message": text, "message_key": key}
 
 
 def fill(db: Path, start: datetime, count: int, step: timedelta) -> None:
@@ -80,7 +91,7 @@ def fill(db: Path, start: datetime, count: int, step: timedelta) -> None:
             "feed_id": TRICKY[(i + 3) % n],
             "status": STATUSES[i % len(STATUSES)],
             "warning": i % 5 == 0,
-            "message": TRICKY[(i + 5) % n],
+            **(kept(i) if i % 6 == 1 else {"message": TRICKY[(i + 5) % n]}),
             "source": "manual" if i % 2 else "auto",
             "operator": TRICKY[(i + 7) % n],
         }
@@ -117,6 +128,43 @@ def test_bytes_are_the_old_paths(tmp_path: Path, zone: str, span: str, fmt: str)
     expected = old_path(store, HistoryFilter(), fmt)
     assert cli_output(db, "--format", fmt) == expected
     assert expected.count(b"\n") > 520  # quoted newlines: more lines than rows
+    store.close()
+
+
+@pytest.fixture(params=["en", "ja"])
+def language(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The reader's language, for the old path in this process and --lang for the command."""
+    i18n.set_language(request.param)
+    yield request.param
+    i18n.set_language("en")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_kept_messages_in_the_readers_language_give_the_old_bytes(
+    tmp_path: Path, language: str, fmt: str
+) -> None:
+    db = tmp_path / "crossship.db"
+    fill(db, datetime(2026, 1, 1, tzinfo=UTC), 120, timedelta(minutes=3))
+    store = Store(db)
+    expected = old_path(store, HistoryFilter(), fmt)
+    assert cli_output(db, "--format", fmt, lang=language) == expected
+    said = "警告: " if language == "ja" else "Warning: "
+    assert expected.count(said.encode()) == 20  # the kept messages, in the reader's language
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_rows_are_the_python_rows_in_the_readers_language(
+    tmp_path: Path, language: str, fmt: str
+) -> None:
+    db = tmp_path / "crossship.db"
+    fill(db, datetime(2026, 1, 1, tzinfo=UTC), 120, timedelta(minutes=3))
+    store = Store(db)
+    expected = list(manual.history_rows(store, HistoryFilter()))
+    out = cli_output(db, "--format", fmt, lang=language).decode()
+    found = json.loads(out) if fmt == "json" else [json.loads(x) for x in out.split("\n") if x]
+    assert found == expected
+    assert {r["status_label"] for r in found} >= {"正常", "エラー", ""}
     store.close()
 
 
