@@ -102,6 +102,8 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
+    unit: str = "request"  # what one batch is called in messages (Amazon: "feed")
+    lost_lookup: str = ""  # the call that finds a lost submission, for messages ("getFeeds")
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
