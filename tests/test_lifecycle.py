@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import notify_helpers
 import pytest
-from notify_helpers import DESTINATION, TARGET, Env, mall_order_id, order
+from notify_helpers import DESTINATION, TARGET, Env, order
 
 from crossship import lifecycle, malls
 from crossship.errors import MallError
@@ -29,7 +29,6 @@ from crossship.malls import (
     Row,
     StoreContext,
 )
-from crossship.runs import StoreRun
 from crossship.statuses import Status
 
 env = notify_helpers.env  # fixtures
@@ -321,9 +320,3 @@ def test_recovery_puts_a_crashed_runs_order_in_flight_back(env: Env, sync: SyncM
     assert any("released" in n for n in run.notes)
     assert [b["state"] for b in env.batches()] == ["released", "done"]
     assert env.status("A00001") == "success" and sync.sent == ["A00001"]
-
-
-def test_store_run_records_only_counted_outcomes() -> None:
-    run = StoreRun(store="s", job="notify", started_at=notify_helpers.FakeClock()())
-    run.add_outcome({"order_no": "1"}, Status.ERROR, "x")
-    assert run.failures[0]["order_no"] == "1" and mall_order_id(1)
