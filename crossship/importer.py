@@ -63,7 +63,12 @@ MAX_REPORTED = 1000  # bad rows listed; a file of a million bad rows gives their
 _READ_SIZE = 1 << 20
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _QUANTITY = re.compile(r"[0-9]+")
-_CONTROL = re.compile(r"[\t\r\n]")
+MAX_QUANTITY = 999_999  # no shipment line holds more; a longer number is a typo, not a quantity
+# NUL and the other C0/C1 controls: no field of an order may carry one. A tab or a line break
+# (a quoted cell spanning lines in a spreadsheet export) is kept: the order's check before
+# sending makes it エラー with what to fix, since a feed cannot carry one
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_CONTROL = re.compile(r"[\t\r\n\u2028\u2029]")
 
 
 @dataclass
@@ -304,6 +309,13 @@ class _RowChecker:
         if len(cells) < self.columns.width:  # spreadsheets drop trailing empty cells
             cells = cells + [""] * (self.columns.width - len(cells))
         row = {key: cells[position].strip() for key, position in self.positions}
+        for key, cell in row.items():
+            if key != "order_no" and _ANY_CONTROL.search(cell):
+                add(
+                    line,
+                    name(key),
+                    f"{cell!r} contains a control character (NUL, ESC, ...): remove it",
+                )
         get = row.get
         order_no = get("order_no", "")
         store = get("store", "")
@@ -312,8 +324,12 @@ class _RowChecker:
         for key in REQUIRED:
             if not values[key]:
                 add(line, name(key), f"{HEADINGS[key]} ({key}) is empty: every row needs one")
-        if _CONTROL.search(order_no):
-            add(line, name("order_no"), f"{order_no!r} must be one line without tabs")
+        if _ANY_CONTROL.search(order_no) or _LINE_CONTROL.search(order_no):
+            add(
+                line,
+                name("order_no"),
+                f"{order_no!r} must be one line without tabs or other control characters",
+            )
         if store and store not in self.known.stores:
             add(
                 line,
@@ -396,6 +412,12 @@ class _RowChecker:
                 )
             elif not _QUANTITY.fullmatch(digits) or int(digits) <= 0:
                 add(line, name("quantity"), f"{raw_quantity!r} is not a positive whole number")
+            elif int(digits) > MAX_QUANTITY:
+                add(
+                    line,
+                    name("quantity"),
+                    f"{raw_quantity!r} is too large: a quantity is at most {MAX_QUANTITY}",
+                )
             else:
                 quantity = int(digits)
 

@@ -57,6 +57,9 @@ RELEASED = "released"
 END_STATES = (DONE, NOTIFY_FAILED, RESULT_FAILED, RELEASED)
 
 MAX_FETCH_FAILURES = 3
+# a batch released before its request reached the mall keeps no copy of it: an outage must not
+# store one every 15 minutes (a batch that reached the mall keeps it as evidence)
+DROP = {"feed": b""}
 # the clock the time budget is measured on: monotonic, so a faked or jumping wall clock
 # changes nothing (tests replace it)
 monotonic: Callable[[], float] = time.monotonic
@@ -211,7 +214,7 @@ class Cycle:
             return True
         # nothing took effect (or, for a synchronous mall, repeating it is harmless): 未連携 again
         message = f"not sent, retried by the next run: {exc.message}"
-        self.end(batch, Status.PENDING, message, RELEASED, count=False)
+        self.end(batch, Status.PENDING, message, RELEASED, count=False, extra=DROP)
         self.run.problems.append(f"{label} not sent: {exc.message}")
         if exc.halt:
             self.run.notes.append(
@@ -229,7 +232,7 @@ class Cycle:
         for batch in self.store.batches(store=self.name, states=before):
             # the mall holds nothing of these, or (a synchronous mall) repeating them is harmless
             message = "an interrupted run had not submitted this batch; back to 未連携"
-            self.end(batch, Status.PENDING, message, RELEASED, count=False)
+            self.end(batch, Status.PENDING, message, RELEASED, count=False, extra=DROP)
             self.run.notes.append(f"batch {batch['id']} released: {message}")
         for batch in self.store.batches(store=self.name, states=(SUBMITTING,)):
             waiting |= self.reconcile(self.store.get_batch(batch["id"]))

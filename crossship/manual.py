@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crossship import malls
+from crossship import i18n, malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.malls import offline_session
 from crossship.prepare import prepare
@@ -167,7 +167,7 @@ def history_filter(
 def history_rows(store: Store, f: HistoryFilter) -> Iterator[dict]:
     """History rows, newest first, as HISTORY_FIELDS dicts (time local, warning a bool)."""
     local = LocalTimes()
-    for row in store.iter_history(f):
+    for row in store.iter_history(f, i18n.current()):
         row["time"] = local(row["time"])
         row["status_label"] = _LABEL_TEXT.get(row["status"], "")
         row["warning"] = bool(row["warning"])
@@ -182,7 +182,7 @@ def history_json(store: Store, f: HistoryFilter) -> Iterator[list[bytes]]:
     each time is made local here.
     """
     offset = fixed_offset(*store.history_time_span())
-    chunks = store.history_json_chunks(f, _LABEL_TEXT, offset=offset)
+    chunks = store.history_json_chunks(f, _LABEL_TEXT, offset=offset, language=i18n.current())
     if offset is not None:
         yield from chunks
         return

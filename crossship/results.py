@@ -75,5 +75,5 @@ def _store_run(
     if not waiting and not store.completions_due(row["name"], to_db(clock())):
         return  # nothing to ask the mall: no session, no token
     session = session_factory(context_for(row, db_path, clock))
-    deadline = timedelta(hours=row["result_deadline_hours"])
+    deadline = timedelta(hours=min(row["result_deadline_hours"], 30 * 24))
     Cycle(store, row, malls.get(row["mall"]), session, clock, run).fetch(deadline)

@@ -47,7 +47,8 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
     """When a job is next due for a store (None: never ran, due now)."""
     if last_run is None:
         return None
-    return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
+    # a value stored before `config store set` refused huge ones must not crash every run
+    return from_db(last_run) + timedelta(minutes=min(interval_minutes, 7 * 24 * 60)) - EARLY_GRACE
 
 
 def not_due(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -24,6 +24,18 @@ from crossship.timeutil import parse_date
 
 SHIP_DATE_SETTINGS = ("required", "optional")
 SHIP_DATE_LABELS = {"required": "必須", "optional": "任意"}
+
+
+def _at_most(option: str, most: int, why: str) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value > most:
+            raise UsageError(
+                f"{option} must be a whole number from 1 to {most} ({why}), not {value}"
+            )
+        return value
+
+    return check
+
 
 # the settings every store has, whatever its mall (stores columns)
 COMMON_SETTINGS = (
@@ -41,6 +53,7 @@ COMMON_SETTINGS = (
         "Minutes between two runs of each job for this store (default 15).",
         kind="int",
         metavar="MINUTES",
+        check=_at_most("--interval", 7 * 24 * 60, "a week"),
     ),
     Setting(
         "result_deadline_hours",
@@ -48,6 +61,7 @@ COMMON_SETTINGS = (
         "Hours to wait for the mall's result before 通知結果取得失敗 (default 24).",
         kind="int",
         metavar="HOURS",
+        check=_at_most("--result-deadline", 30 * 24, "30 days"),
     ),
     Setting(
         "time_budget_minutes",
@@ -56,6 +70,7 @@ COMMON_SETTINGS = (
         "the next run (default 10).",
         kind="int",
         metavar="MINUTES",
+        check=_at_most("--time-budget", 24 * 60, "a day"),
     ),
 )
 

@@ -18,6 +18,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
+from crossship.i18n import Text, keep, render_stored
 from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.statuses import Status
@@ -69,7 +70,7 @@ class StatusChange:
 
     order_no: str
     status: Status
-    message: str = ""
+    message: Text = ""  # our messages kept with their keys, shown in the reader's language
     warning: bool = False
 
 
@@ -82,6 +83,22 @@ class HistoryFilter:
     until: str | None = None
     warnings_only: bool = False
     limit: int | None = None
+
+
+def _kept(message: Text | None) -> tuple[str | None, str | None]:
+    text, key = keep(message)
+    return text or None, key
+
+
+def _message_sql(language: str, params: list[Any]) -> str:
+    """The history or order ``message`` for a reader of ``language``: as stored (English, and
+    the malls' own words) or, for another language, ours rendered from their kept keys."""
+    if language == "en":
+        return "message"
+    params.append(language)
+    return (
+        "CASE WHEN message_key IS NULL THEN message ELSE crossship_say(message, message_key, ?) END"
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -304,6 +321,7 @@ class Store:
         # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = OFF")
+        conn.create_function("crossship_say", 3, render_stored, deterministic=True)
 
     def close(self) -> None:
         self.db.close()
@@ -669,7 +687,7 @@ class Store:
         with self.db.atomic():
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS status_changes (seq INTEGER PRIMARY KEY, "
-                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, "
+                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, message_key TEXT, "
                 "warning INTEGER NOT NULL, phase TEXT)"
             )
             conn.execute(
@@ -678,13 +696,14 @@ class Store:
             )
             conn.execute("DELETE FROM temp.status_changes")
             conn.executemany(
-                "INSERT INTO temp.status_changes (order_no, status, message, warning, phase) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO temp.status_changes "
+                "(order_no, status, message, message_key, warning, phase) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     (
                         c.order_no,
                         c.status.value,
-                        c.message or None,
+                        *_kept(c.message),
                         int(c.warning),
                         moves.get(c.order_no),
                     )
@@ -693,8 +712,9 @@ class Store:
             )
             # an order named twice takes its last change, and gets a history row for each
             conn.execute(
-                "UPDATE orders SET (status, message, warning, phase) = ("
-                "SELECT c.status, c.message, c.warning, coalesce(c.phase, orders.phase) "
+                "UPDATE orders SET (status, message, message_key, warning, phase) = ("
+                "SELECT c.status, c.message, c.message_key, c.warning, "
+                "coalesce(c.phase, orders.phase) "
                 "FROM temp.status_changes c WHERE c.order_no = orders.order_no "
                 "ORDER BY c.seq DESC LIMIT 1), batch_id = ?, updated_at = ? "
                 "WHERE order_no IN (SELECT order_no FROM temp.status_changes)",
@@ -702,22 +722,25 @@ class Store:
             )
             conn.execute(
                 "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
-                "status, warning, message, source, operator) "
+                "status, warning, message, message_key, source, operator) "
                 "SELECT ?, o.store, o.order_no, o.mall_order_id, ?, ?, c.status, c.warning, "
-                "c.message, ?, ? FROM temp.status_changes c "
+                "c.message, c.message_key, ?, ? FROM temp.status_changes c "
                 "CROSS JOIN orders o ON o.order_no = c.order_no ORDER BY c.seq",
                 [now, batch_id, feed_id, source, operator],
             )
             conn.execute("DELETE FROM temp.status_changes")
 
-    def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
-        """History rows, newest first, streamed from SQLite (never loaded whole)."""
-        tail, params = self._history_where(f)
+    def iter_history(self, f: HistoryFilter, language: str = "en") -> Iterator[dict]:
+        """History rows, newest first, streamed from SQLite (never loaded whole); ``message``
+        in the reader's ``language``."""
+        params: list[Any] = []
+        message = _message_sql(language, params)
+        tail, where_params = self._history_where(f)
         sql = (
             "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, "
-            "message, source, operator FROM history" + tail
+            f"{message} AS message, source, operator FROM history" + tail
         )
-        cursor = self.db.conn.execute(sql, params)
+        cursor = self.db.conn.execute(sql, params + where_params)
         columns = [d[0] for d in cursor.description]
         while True:
             rows = cursor.fetchmany(1000)
@@ -773,6 +796,7 @@ class Store:
         *,
         offset: timedelta | None = None,
         size: int = 2000,
+        language: str = "en",
     ) -> Iterator[list[bytes]]:
         """History rows, newest first, in chunks of ``size`` JSON objects built by SQLite (UTF-8).
 
@@ -802,7 +826,7 @@ class Store:
             "'batch_id', batch_id, 'feed_id', feed_id, 'status', status, "
             f"'status_label', {label}, "
             "'warning', CASE WHEN warning THEN json('true') ELSE json('false') END, "
-            "'message', message, 'source', source, 'operator', operator"
+            f"'message', {_message_sql(language, params)}, 'source', source, 'operator', operator"
             ") AS BLOB) FROM history"
         )
         where, where_params = self._history_where(f)

@@ -40,7 +40,12 @@ def parse_moment(text: str, *, now: datetime, option: str = "--since") -> dateti
     match = _RELATIVE.match(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except (OverflowError, ValueError):
+            raise UsageError(
+                f"{option}: {text!r} reaches before the year 1: give a shorter age or a date"
+            ) from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -84,3 +84,38 @@ def test_our_error_lines_follow_the_language(run, tmp_path) -> None:  # noqa: AN
     assert en.stderr.startswith("Error: ") or en.stderr.startswith("Usage: ")
     assert ja.stderr.startswith("エラー: ") or ja.stderr.startswith("使い方: ")
     assert i18n.current() == "ja"
+
+
+def test_kept_messages_show_in_the_readers_language_in_every_format(run, store, tmp_path) -> None:  # noqa: ANN001,E501
+    from crossship.statuses import Status
+    from crossship.store import StatusChange
+
+    assert run(["init"]).exit_code == 0
+    for args in (
+        ["config", "store", "add", "amazon-main", "--mall", "amazon"],
+        ["config", "phase", "create", "出荷済み"],
+    ):
+        assert run(args).exit_code == 0, run(args).stderr
+    csv = tmp_path / "orders.csv"
+    csv.write_text("order_no,store,phase,ship_date\nA1,amazon-main,出荷済み,2026-11-27\n")
+    assert run(["orders", "import", str(csv)]).exit_code == 0
+    ours = Message("Warning: {message}", {"message": "<x>"})
+    store.change_statuses(
+        [StatusChange("A1", Status.ERROR, [ours, "18028: Amazon's own words"])],
+        now="2026-11-27T01:00:00.000000+00:00",
+    )
+    english = "Warning: <x>; 18028: Amazon's own words"
+    japanese = "警告: <x>; 18028: Amazon's own words"
+    for fmt in ("csv", "tsv", "json", "jsonl", "table"):
+        en = run(["--lang", "en", "history", "--format", fmt])
+        ja = run(["--lang", "ja", "history", "--format", fmt])
+        assert en.exit_code == ja.exit_code == 0, (fmt, en.stderr, ja.stderr)
+        assert english in en.stdout and japanese in ja.stdout, fmt
+        if fmt != "table":  # machine output: the same field names, keys and labels
+            assert en.stdout.replace(english, japanese) == ja.stdout, fmt
+    for args in (
+        ["orders", "show", "A1", "--format", "json"],
+        ["orders", "list", "--format", "csv"],
+    ):
+        assert japanese in run(["--lang", "ja", *args]).stdout
+        assert english in run(["--lang", "en", *args]).stdout

@@ -12,7 +12,7 @@ from typing import IO
 import click
 from tabulate import tabulate
 
-from crossship import importer, settings
+from crossship import i18n, importer, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
@@ -45,8 +45,11 @@ def orders() -> None:
 
 
 def _with_label(rows: Iterable[dict]) -> Iterator[dict]:
+    language = i18n.current()
     for row in rows:
         row["status_label"] = label_of(row["status"])
+        if row.get("message_key"):
+            row["message"] = i18n.render_stored(row["message"], row["message_key"], language)
         yield row
 
 
@@ -177,11 +180,12 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     order = app.store.get_order(order_no)
     record = {f: order.get(f) for f in ORDER_FIELDS}
     record["status_label"] = label_of(order["status"])
+    record["message"] = i18n.render_stored(order["message"], order.get("message_key"))
     record["batch_id"] = order["batch_id"]
     record["updated_at"] = local_iso(order["updated_at"])
     items = [{f: i[f] for f in ITEM_FIELDS} for i in app.store.order_items(order_no)]
     history = []
-    for row in app.store.iter_history(HistoryFilter(order_no=order_no)):
+    for row in app.store.iter_history(HistoryFilter(order_no=order_no), i18n.current()):
         row["time"] = local_iso(row["time"])
         row["status_label"] = label_of(row["status"])
         history.append({f: row.get(f) for f in HISTORY_FIELDS})
