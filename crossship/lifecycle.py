@@ -57,6 +57,8 @@ RELEASED = "released"
 END_STATES = (DONE, NOTIFY_FAILED, RESULT_FAILED, RELEASED)
 
 MAX_FETCH_FAILURES = 3
+# how often a run selects again after orders changed under it (each time without them)
+RESELECT_ATTEMPTS = 3
 # a batch released before its request reached the mall keeps no copy of it: an outage must not
 # store one every 15 minutes (a batch that reached the mall keeps it as evidence)
 DROP = {"feed": b""}
@@ -71,6 +73,7 @@ class Budget:
     def __init__(self, minutes: float | None):
         self.seconds = None if minutes is None else float(minutes) * 60
         self.started = monotonic()
+        self.sent = 0  # requests sent under it: the first always goes
 
     def spent(self) -> bool:
         return self.seconds is not None and monotonic() - self.started >= self.seconds
@@ -112,16 +115,43 @@ class Cycle:
                 f"reconciled with {self.mall.label} first"
             )
             return
-        try:
-            checked = select(self.store, self.name, self.session, self.clock, self.run, apply=True)
-        except MallError as exc:  # a lookup (resolve) failed: nothing is marked, all wait
-            self.run.problems.append(
-                f"{self.mall.label} could not be asked for what the orders lack ({exc.message}); "
-                "they are sent by a later run"
-            )
-            return
-        if not checked.ready:
-            return
+        budget = Budget(self.row.get("time_budget_minutes"))
+        changed: set[str] = set()
+        warnings_before = len(self.run.warnings)
+        for _attempt in range(RESELECT_ATTEMPTS):
+            del self.run.warnings[warnings_before:]  # a new selection says its warnings again
+            try:
+                checked = select(
+                    self.store,
+                    self.name,
+                    self.session,
+                    self.clock,
+                    self.run,
+                    apply=True,
+                    leave_out=changed,
+                )
+            except MallError as exc:  # a lookup (resolve) failed: nothing is marked, all wait
+                self.run.problems.append(
+                    f"{self.mall.label} could not be asked for what the orders lack "
+                    f"({exc.message}); they are sent by a later run"
+                )
+                return
+            if not checked.ready:
+                return
+            again = self.send_all(checked, budget)
+            if again is None:
+                return
+            # an import or a change by hand touched these orders after they were selected: they
+            # wait for the next run with their fresh data; the others go now
+            changed |= again
+        self.run.notes.append(
+            f"{len(changed)} orders kept changing while their {self.mall.unit} was prepared; the "
+            "rest wait for the next run"
+        )
+
+    def send_all(self, checked: Checked, budget: Budget) -> set[str] | None:
+        """Record and send each request; the orders that changed since their selection (nothing
+        of that request recorded), or None when done."""
         expected = dict(checked.ready)
         warned: dict[str, str] = {}
         for warning in self.run.warnings:
@@ -129,42 +159,42 @@ class Cycle:
             warned[warning["order_no"]] = (
                 f"{text}; {warning['message']}" if text else warning["message"]
             )
-        budget = Budget(self.row.get("time_budget_minutes"))
         requests = checked.requests
         for index, request in enumerate(requests):
-            if index and budget.spent():
+            if (index or budget.sent) and budget.spent():
                 waiting_orders = {r.order_no for rest in requests[index:] for r in rest.rows}
                 self.run.notes.append(
                     f"time budget of {self.row['time_budget_minutes']} minutes spent: "
                     f"{len(waiting_orders)} orders wait 未連携 for the next run"
                 )
-                return
-            batch = self.record(request, expected, warned)
-            if batch is None:
-                return
+                return None
+            try:
+                batch = self.record(request, expected, warned)
+            except OrdersChanged as exc:
+                self.run.notes.append(
+                    f"{exc.message}; they are left out of this run's {self.mall.unit} and sent by "
+                    "the next run"
+                )
+                return set(exc.order_nos)
+            budget.sent += 1
             if not self.submit(batch, request):
-                return
+                return None
+        return None
 
-    def record(self, request: Request, expected: dict, warned: dict) -> dict | None:
-        """The batch, its rows and its orders 連携中, in one transaction, before any call."""
+    def record(self, request: Request, expected: dict, warned: dict) -> dict:
+        """The batch, its rows and its orders 連携中, in one transaction, before any call;
+        OrdersChanged (nothing recorded) when one changed since it was selected."""
         rows = [(r.record_no, r.order_no, r.order_id, r.item_id) for r in request.rows]
-        try:
-            batch = self.store.create_batch(
-                store=self.name,
-                encoding=request.encoding,
-                content_type=request.content_type,
-                feed=request.body,
-                rows=rows,
-                now=self.now(),
-                expected=expected,
-                warnings=warned,
-            )
-        except OrdersChanged as exc:
-            # an import or a change by hand raced this run: send the fresh data next run
-            self.run.notes.append(
-                f"{exc.message}; this {self.mall.unit} is sent by the next run instead"
-            )
-            return None
+        batch = self.store.create_batch(
+            store=self.name,
+            encoding=request.encoding,
+            content_type=request.content_type,
+            feed=request.body,
+            rows=rows,
+            now=self.now(),
+            expected=expected,
+            warnings=warned,
+        )
         self.run.batch_ids.append(batch["id"])
         return batch
 
@@ -489,6 +519,7 @@ def select(
     run: StoreRun,
     *,
     apply: bool,
+    leave_out: set[str] | frozenset[str] = frozenset(),
 ) -> Checked:
     """The eligible orders, streamed: their missing references resolved (a session that can
     call), checked, and the passing ones encoded. Orders that fail a check become ``error``
@@ -509,7 +540,7 @@ def select(
     checked = prepare(
         store,
         session,
-        store.eligible_orders(name),
+        (o for o in store.eligible_orders(name) if o["order_no"] not in leave_out),
         keep=lambda order: (order["order_no"], order["updated_at"]),
         refs=refs,
     )

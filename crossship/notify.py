@@ -16,6 +16,7 @@ from crossship.lifecycle import Cycle, select
 from crossship.malls import SessionFactory, context_for, offline_session, open_session
 from crossship.pool import DEFAULT_JOBS
 from crossship.runs import StoreRun, Transport, each_store, not_due
+from crossship.shell import word as q
 from crossship.store import BATCH_OPEN_STATES, Store
 from crossship.timeutil import Clock
 
@@ -110,7 +111,7 @@ def _store_run(
 ) -> list[DryFeed]:
     """One store's part of a run, on a worker thread with its own ``store`` connection."""
     if not row["started"] and (options.store or options.dry_run):
-        run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
+        run.skipped = f"automatic processing is stopped: `crossship auto start {q(row['name'])}`"
         if options.store:
             run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
         return []

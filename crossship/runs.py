@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crossship import mail as mailer
+from crossship import shell
 from crossship.errors import CrossshipError
 from crossship.i18n import N_
 from crossship.statuses import Status
@@ -189,8 +189,8 @@ def mail_digest(run: StoreRun, language: str) -> MailDigest:
         {"status_label": label, "message": message, "count": count}
         for (_status, label, message), count in counts.most_common(MAIL_MESSAGES)
     ]
-    since = shlex.quote(local_iso(to_db(run.started_at - timedelta(seconds=1))))
-    store = shlex.quote(run.store)
+    since = shell.word(local_iso(to_db(run.started_at - timedelta(seconds=1))))
+    store = shell.word(run.store)
     statuses = list(dict.fromkeys(f["status"] for f in run.failures))
     commands = [
         f"crossship history --store {store} --since {since} --status {status}"
