@@ -462,14 +462,15 @@ class Cycle:
             order = orders.get(outcome.order_no)
             if order is None:  # not (or no longer) in this batch: never touched
                 continue
+            status = Status(outcome.status)  # a mall may give the status's value
             warnings = list(outcome.warnings)
             message = outcome.message
             text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
-            changes.append(StatusChange(outcome.order_no, outcome.status, text, bool(warnings)))
-            if outcome.status is not Status.PENDING:
-                self.run.add_outcome(order, outcome.status, message, warnings)
+            changes.append(StatusChange(outcome.order_no, status, text, bool(warnings)))
+            if status is not Status.PENDING:
+                self.run.add_outcome(order, status, message, warnings)
             destination = targets.get(order["phase"])
-            if outcome.status is Status.SUCCESS and destination:
+            if status is Status.SUCCESS and destination:
                 moves[outcome.order_no] = destination
         with self.store.atomic():
             refs = {o.order_no: o.refs for o in outcomes if o.refs and o.order_no in orders}
