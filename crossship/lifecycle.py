@@ -442,12 +442,15 @@ class Cycle:
         with self.store.atomic():
             self.store.set_refs({o.order_no: o.refs for o in outcomes if o.refs})
             self.store.change_statuses(
-                [StatusChange(o.order_no, o.status, o.message, bool(o.warnings)) for o in outcomes],
+                [
+                    StatusChange(o.order_no, Status(o.status), o.message, bool(o.warnings))
+                    for o in outcomes
+                ],
                 now=self.now(),
             )
         for outcome in outcomes:
             order = orders.get(outcome.order_no, {"order_no": outcome.order_no})
-            self.run.add_outcome(order, outcome.status, outcome.message, outcome.warnings)
+            self.run.add_outcome(order, Status(outcome.status), outcome.message, outcome.warnings)
 
     # =========================================================================== finishing
 
