@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -102,6 +102,9 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
+    # `crossship check`: health(store_row, now) -> [(level, text)], level "warning" (credentials
+    # or keys near their end) or "critical" (ended); pure: no call, no credentials read
+    health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)

@@ -97,8 +97,7 @@ def _message_sql(language: str, params: list[Any]) -> str:
         return "message"
     params.append(language)
     return (
-        "CASE WHEN message_key IS NULL THEN message "
-        "ELSE crossship_say(message, message_key, ?) END"
+        "CASE WHEN message_key IS NULL THEN message ELSE crossship_say(message, message_key, ?) END"
     )
 
 
