@@ -102,9 +102,13 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
-    # `crossship check`: health(store_row, now) -> [(level, text)], level "warning" (credentials
-    # or keys near their end) or "critical" (ended); pure: no call, no credentials read
+    # credentials and keys that run out (issue 14): health(store_row, now) -> [(level, text)],
+    # level "warning" (near the end) or "critical" (ended); pure: no call, no secret, no write
     health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None
+    # `config store add/set`: the mall's own work on its settings before they are stored, given
+    # the store name and the database path (Yahoo copies --public-key beside the database);
+    # it may change the mall_settings dict in place
+    store_saved: Callable[[str, Path, dict[str, Any]], None] | None = None
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
@@ -326,7 +330,7 @@ class Pacer:
 # The malls of CROSS MALL's help page whose packages are still being built (issues 12, 13): a
 # store may be configured on them before its package is installed; its orders are not sent.
 # Each entry goes once its package registers (the registry wins anyway).
-PLANNED: dict[str, str] = {"rakuten": "楽天市場", "yahoo": "Yahoo!ショッピング"}
+PLANNED: dict[str, str] = {"rakuten": "楽天市場"}
 
 _lock = threading.Lock()
 _loaded: dict[str, Mall] | None = None

@@ -276,6 +276,8 @@ def add_store(store: Store, name: str, mall_key: str, given: dict[str, Any], now
                 chosen[setting.name] = setting.default
         for key, value in mall.defaults.items():
             columns.setdefault(key, value)
+        if mall.store_saved is not None:
+            mall.store_saved(name, store.path, mall_settings)
     store.add_store(name, mall_key, columns, now, mall_settings)
     return store.get_store(name)
 
@@ -286,6 +288,9 @@ def update_store(store: Store, name: str, given: dict[str, Any]) -> dict[str, An
     columns, mall_settings = store_changes(row["mall"], given, name)
     if not columns and not mall_settings:
         raise UsageError("nothing to change: give at least one option (see --help)")
+    mall = malls.find(row["mall"])
+    if mall is not None and mall.store_saved is not None:
+        mall.store_saved(name, store.path, mall_settings)
     store.update_store(name, columns, mall_settings)
     return {**columns, **mall_settings}
 

@@ -533,7 +533,11 @@ class Store:
     # ----------------------------------------------------------------------------- orders
 
     def get_order(self, order_no: str) -> dict:
-        row = self._one("SELECT * FROM orders WHERE order_no = ?", [order_no])
+        row = self._one(
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no WHERE o.order_no = ?",
+            [order_no],
+        )
         if row is None:
             raise NotFound(f"no order {order_no!r}")
         return row
@@ -568,16 +572,21 @@ class Store:
     ) -> Iterator[dict]:
         where, params = [], []
         if store:
-            where.append("store = ?")
+            where.append("o.store = ?")
             params.append(store)
         if phase:
-            where.append("phase = ?")
+            where.append("o.phase = ?")
             params.append(phase)
         if statuses:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            where.append(f"o.status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
-        sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
-        yield from self.db.query(sql + " ORDER BY order_no", params)
+        # a follow-up's state (Yahoo 完了) rides along: order_refs is keyed by order_no
+        sql = (
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no"
+        )
+        sql += " WHERE " + " AND ".join(where) if where else ""
+        yield from self.db.query(sql + " ORDER BY o.order_no", params)
 
     def split_parents(self, order_nos: Sequence[str]) -> set[str]:
         """Which of ``order_nos`` have split children."""

@@ -42,7 +42,7 @@ def test_an_unknown_mall_names_the_known_ones():
 
 def test_a_registered_mall_joins_the_registry_in_key_order_until_cleared():
     malls.register(TEST_MALL)
-    assert list(malls.registry()) == sorted(["amazon", "testmall"])
+    assert list(malls.registry()) == sorted(["amazon", "testmall", "yahoo"])
     malls.clear_registered()
     assert "testmall" not in malls.registry()
 
@@ -112,7 +112,7 @@ def test_store_flags_come_from_every_registered_mall(run):
     shown = " ".join(run("config store add --help", catch=False).stdout.split())
     assert "--license-expires" in shown and "[テストモール]" in shown
     assert "--marketplace-id" in shown and "--time-budget" in shown
-    assert "--seller-id" in shown and "[Amazon, テストモール]" in shown
+    assert "--seller-id" in shown and "[Amazon, テストモール, Yahoo!ショッピング]" in shown
 
 
 def test_a_required_setting_is_refused_without_changing_anything(run, store):
@@ -193,15 +193,18 @@ def test_carrier_flags_and_codes_come_from_every_mall(run, store):
     }
     run("config carrier add 佐川急便 --test-company 1002", catch=False)  # serves one mall only
     listed = json.loads(run("config carrier list --format json", catch=False).stdout)
+    yahoo = {"yahoo_ship_company": None, "yahoo_no_tracking_reason": None}
     assert listed == [
         {"name": "ヤマト運輸", "amazon_carrier_code": "Yamato Transport",
-         "amazon_carrier_name": None, "amazon_ship_method": "宅急便", "test_company": "1001"},
+         "amazon_carrier_name": None, "amazon_ship_method": "宅急便", "test_company": "1001",
+         **yahoo},
         {"name": "佐川急便", "amazon_carrier_code": None, "amazon_carrier_name": None,
-         "amazon_ship_method": None, "test_company": "1002"},
+         "amazon_ship_method": None, "test_company": "1002", **yahoo},
     ]  # fmt: skip
     header = run("config carrier list --format csv", catch=False).stdout.splitlines()[0]
     assert header == (
-        "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,test_company"
+        "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,test_company,"
+        "yahoo_ship_company,yahoo_no_tracking_reason"
     )
     nothing = run("config carrier add 西濃運輸")
     assert nothing.exit_code == 2

@@ -178,6 +178,7 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
             f"Next: `crossship config phase add {row['name']} PHASE`, then "
             f"`crossship auto start {row['name']}`."
         )
+        _health_warnings(app, row["name"])
 
 
 @store_group.command("set", cls=MallOptions, extra=_store_flags)
@@ -195,6 +196,16 @@ def store_set(app: App, name: str, **options: Any) -> None:
     """
     changed = settings.update_store(app.store, name, options)
     app.say(f"Store {name} changed: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    _health_warnings(app, name)
+
+
+def _health_warnings(app: App, name: str) -> None:
+    """The mall's own warnings on the store's keys and authorizations (Yahoo: no public key)."""
+    row = app.store.get_store(name)
+    found = malls.find(row["mall"])
+    if found is not None and found.health is not None:
+        for _level, text in found.health(row, app.clock()):
+            app.warn(text)
 
 
 @store_group.command("list")

@@ -22,9 +22,18 @@ from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
 from crossship.store import HistoryFilter
 from crossship.timeutil import local_iso, to_db
 
-ORDER_FIELDS = (*STORE_ORDER_FIELDS, "status", "status_label", "message", "warning")
+# completion / complete_due: a follow-up after success (Yahoo 完了: scheduled, done, failed)
+ORDER_FIELDS = (
+    *STORE_ORDER_FIELDS,
+    "status",
+    "status_label",
+    "message",
+    "warning",
+    "completion",
+    "complete_due",
+)
 # people read the label; the key is for tools
-TABLE_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("status", "message"))
+TABLE_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("status", "message", "complete_due"))
 TABLE_HEADERS = {"status_label": "status"}
 ITEM_FIELDS = ("line", "item_id", "sku", "quantity")
 HISTORY_FIELDS = (
@@ -49,6 +58,8 @@ def _with_label(rows: Iterable[dict]) -> Iterator[dict]:
     language = i18n.current()
     for row in rows:
         row["status_label"] = label_of(row["status"])
+        if row.get("complete_due"):
+            row["complete_due"] = local_iso(row["complete_due"])
         if row.get("message_key"):
             row["message"] = i18n.render_stored(row["message"], row["message_key"], language)
         yield row
@@ -184,6 +195,8 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     order = app.store.get_order(order_no)
     record = {f: order.get(f) for f in ORDER_FIELDS}
     record["status_label"] = label_of(order["status"])
+    if record.get("complete_due"):
+        record["complete_due"] = local_iso(record["complete_due"])
     record["message"] = i18n.render_stored(order["message"], order.get("message_key"))
     record["batch_id"] = order["batch_id"]
     record["updated_at"] = local_iso(order["updated_at"])
