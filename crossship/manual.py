@@ -19,6 +19,7 @@ from crossship import i18n, malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.malls import offline_session
 from crossship.prepare import prepare
+from crossship.shell import word as q
 from crossship.statuses import LABELS, Status, parse_status
 from crossship.store import HistoryFilter, StatusChange, Store
 from crossship.timeutil import from_db, local_iso, parse_moment, to_db
@@ -342,7 +343,7 @@ def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> st
     if phase is not None and phase["ship_date"] == "required" and not order["ship_date"]:
         return (
             f"no ship date (発送日) and phase {phase['name']!r} requires one (発送日設定=必須): "
-            f"set it with `crossship orders update {order['order_no']} --ship-date YYYY-MM-DD` "
+            f"set it with `crossship orders update {q(order['order_no'])} --ship-date YYYY-MM-DD` "
             "first"
         )
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from crossship import mail as mailer
+from crossship import shell
 from crossship.errors import CrossshipError
 from crossship.i18n import N_
 from crossship.statuses import Status
@@ -188,8 +188,8 @@ def mail_digest(run: StoreRun, language: str) -> MailDigest:
         {"status_label": label, "message": message, "count": count}
         for (_status, label, message), count in counts.most_common(MAIL_MESSAGES)
     ]
-    since = shlex.quote(local_iso(to_db(run.started_at - timedelta(seconds=1))))
-    store = shlex.quote(run.store)
+    since = shell.word(local_iso(to_db(run.started_at - timedelta(seconds=1))))
+    store = shell.word(run.store)
     statuses = list(dict.fromkeys(f["status"] for f in run.failures))
     commands = [
         f"crossship history --store {store} --since {since} --status {status}"

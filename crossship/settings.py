@@ -18,6 +18,7 @@ from crossship import malls, urls
 from crossship.errors import CrossshipError, NotFound, UsageError
 from crossship.malls import CarrierField, Mall, Setting
 from crossship.secrets import env_prefix
+from crossship.shell import word as q
 from crossship.statuses import Status, label_of
 from crossship.store import STORE_FIELDS, Store
 from crossship.timeutil import parse_date
@@ -349,7 +350,7 @@ def optional_phase_warning(phase: str) -> str:
     return (
         f"phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
         "date, so orders without one will end in エラー; the recommended setting is required "
-        f"(必須): `crossship config phase update {phase} --ship-date required`"
+        f"(必須): `crossship config phase update {q(phase)} --ship-date required`"
     )
 
 

@@ -6,6 +6,7 @@ block), so a command never leaves an order changed half-way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -130,14 +131,21 @@ class OrderImport:
         self.chunk = chunk
         names = ", ".join(self.columns)
         marks = ", ".join("?" * len(self.columns))
-        updates = "".join(f"{c} = excluded.{c}, " for c in self.columns if c != "order_no")
+        fields = [c for c in self.columns if c != "order_no"]
+        updates = "".join(f"{c} = excluded.{c}, " for c in fields)
+        # a row that changes nothing is no change: updated_at stays, so a run that selected the
+        # order still sends it (an import cron re-reading the same file starves no store)
+        differs = " OR ".join(f"orders.{c} IS NOT excluded.{c}" for c in fields) or "0"
         self._upsert = (
             f"INSERT INTO orders ({names}, updated_at) VALUES ({marks}, ?) "
-            f"ON CONFLICT (order_no) DO UPDATE SET {updates}updated_at = excluded.updated_at "
+            f"ON CONFLICT (order_no) DO UPDATE SET {updates}"
+            f"updated_at = CASE WHEN {differs} THEN excluded.updated_at ELSE orders.updated_at END "
             "WHERE orders.status != 'in_progress'"
         )
         self._orders: dict[str, tuple] = {}
         self._replace: list[tuple[str]] = []
+        # fingerprints of the item lines an import replaces, to tell a change from a re-import
+        self._old_items: dict[str, bytes] = {}
         self._items: list[tuple] = []
         self.items_written = 0
 
@@ -152,6 +160,37 @@ class OrderImport:
                 for r in conn.execute("SELECT order_no FROM orders WHERE status = 'in_progress'")
             ),
         )
+
+    def finish(self) -> None:
+        """Write what is buffered; an order whose item lines differ from before is changed."""
+        self.flush()
+        replaced = list(self._old_items)
+        for chunk in _chunks(replaced):
+            now = self._item_prints(chunk)
+            changed = [(self.now, o) for o in chunk if now.get(o) != self._old_items[o]]
+            self.db.conn.executemany(
+                "UPDATE orders SET updated_at = ? WHERE order_no = ? AND status != 'in_progress'",
+                changed,
+            )
+        self._old_items.clear()
+
+    def _item_prints(self, order_nos: Sequence[str]) -> dict[str, bytes]:
+        prints: dict[str, bytes] = {o: b"" for o in order_nos}
+        for chunk in _chunks(order_nos):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                "SELECT order_no, line, item_id, sku, quantity FROM order_items "
+                f"WHERE order_no IN ({marks}) ORDER BY order_no, line",
+                chunk,
+            )
+            digests: dict[str, Any] = {}
+            for order_no, *values in rows:
+                digest = digests.get(order_no)
+                if digest is None:
+                    digest = digests[order_no] = hashlib.blake2b(digest_size=16)
+                digest.update(repr(values).encode())
+            prints.update({o: d.digest() for o, d in digests.items()})
+        return prints
 
     def count_orders(self) -> int:
         return self.db.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
@@ -191,6 +230,7 @@ class OrderImport:
             self._orders.clear()
         if self._replace:
             # orders in progress were refused before, and the transaction keeps it so
+            self._old_items.update(self._item_prints([o for (o,) in self._replace]))
             conn.executemany("DELETE FROM order_items WHERE order_no = ?", self._replace)
             self._replace.clear()
         if self._items:
@@ -652,7 +692,7 @@ class Store:
             with self.db.atomic():
                 writer = OrderImport(self.db, columns, now)
                 yield writer
-                writer.flush()
+                writer.finish()
             return
         try:
             self.db.conn.execute("BEGIN IMMEDIATE")
@@ -663,7 +703,7 @@ class Store:
         try:
             writer = OrderImport(self.db, columns, now)
             yield writer
-            writer.flush()
+            writer.finish()
         except BaseException:
             self.db.rollback()
             raise

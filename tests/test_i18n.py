@@ -113,6 +113,9 @@ def test_kept_messages_show_in_the_readers_language_in_every_format(run, store, 
         assert english in en.stdout and japanese in ja.stdout, fmt
         if fmt != "table":  # machine output: the same field names, keys and labels
             assert en.stdout.replace(english, japanese) == ja.stdout, fmt
-    for args in (["orders", "show", "A1", "--format", "json"], ["orders", "list", "--format", "csv"]):
+    for args in (
+        ["orders", "show", "A1", "--format", "json"],
+        ["orders", "list", "--format", "csv"],
+    ):
         assert japanese in run(["--lang", "ja", *args]).stdout
         assert english in run(["--lang", "en", *args]).stdout

@@ -15,6 +15,7 @@ from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES
 from crossship.timeutil import local_iso, to_db
@@ -175,8 +176,8 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
         if secrets.missing():
             app.say(f"Its {label} credentials are not set yet: {secrets.hint()}")
         app.say(
-            f"Next: `crossship config phase add {row['name']} PHASE`, then "
-            f"`crossship auto start {row['name']}`."
+            f"Next: `crossship config phase add {q(row['name'])} PHASE`, then "
+            f"`crossship auto start {q(row['name'])}`."
         )
         _health_warnings(app, row["name"])
 
@@ -323,7 +324,7 @@ def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
     if added.started:
         app.say(f"Store {store} is started: its orders in {phase} are sent on the next run.")
     else:
-        app.say(f"Nothing is sent yet: start it with `crossship auto start {store}`.")
+        app.say(f"Nothing is sent yet: start it with `crossship auto start {q(store)}`.")
 
 
 @phase_group.command("remove")
