@@ -199,7 +199,7 @@ def _notify_store(
         )
         if not ready:
             return
-        outcome = _record_and_send(store, row, session, clock, run, ready, requests)
+        outcome = _record_and_send(store, row, session, clock, run, ready, requests, progress)
         if isinstance(outcome, set):
             # an import or a change by hand touched these orders after they were selected:
             # they wait for the next run with their fresh data; the others go now
@@ -224,6 +224,7 @@ def _record_and_send(
     run: StoreRun,
     ready: list[tuple[str, str]],
     requests: list[malls.Request],
+    progress: Progress = NO_PROGRESS,
 ) -> set[str] | None:
     """Record and send each request; the order numbers that changed since their selection
     (nothing of that request recorded), or None when done."""
@@ -235,7 +236,7 @@ def _record_and_send(
             f"{text}; {warning['message']}" if text else warning["message"]
         )
     progress.add(len(requests))  # one order a request for a synchronous mall (Yahoo)
-    for request in requests:
+    for left, request in zip(range(len(requests), 0, -1), requests, strict=True):
         rows = [(r.record_no, r.order_no, r.order_id, r.item_id) for r in request.rows]
         try:
             batch = store.create_batch(
@@ -252,14 +253,16 @@ def _record_and_send(
             run.notes.append(
                 f"{exc.message}; they are left out of this run's feed and sent by the next run"
             )
+            progress.advance(left)  # not sent by this attempt: the bar still ends
             return set(exc.order_nos)
         run.batch_ids.append(batch["id"])
         sent = _send(store, session, batch, request, clock, run)
-        progress.advance()
         if not sent:
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
             run.notes.append("the remaining orders wait until that batch is reconciled")
+            progress.advance(left)
             return None
+        progress.advance()
     return None
 
 
