@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from crossship.errors import ConfigError, UsageError
+from crossship.i18n import _
 from crossship.statuses import Status
 from crossship.timeutil import Clock
 
@@ -115,7 +116,7 @@ class Mall:
 
     @property
     def where_to_check(self) -> str:
-        return self.console or f"{self.label}'s seller pages"
+        return self.console or _("{mall}'s seller pages").format(mall=self.label)
 
 
 @dataclass(frozen=True)
@@ -346,13 +347,16 @@ def _load() -> dict[str, Mall]:
                 mall = point.load()
                 if not isinstance(mall, Mall):
                     raise ConfigError(
-                        f"entry point {point.name} = {point.value} of {ENTRY_POINT_GROUP} is not "
-                        "a crossship Mall"
+                        _("entry point {name} = {value} of {group} is not a crossship Mall").format(
+                            name=point.name, value=point.value, group=ENTRY_POINT_GROUP
+                        )
                     )
                 if mall.key != point.name:
                     raise ConfigError(
-                        f"entry point {point.name} of {ENTRY_POINT_GROUP} declares mall "
-                        f"{mall.key!r}: the names must match"
+                        _(
+                            "entry point {name} of {group} declares mall {mall!r}: "
+                            "the names must match"
+                        ).format(name=point.name, group=ENTRY_POINT_GROUP, mall=mall.key)
                     )
                 found[mall.key] = mall
             _loaded = found
@@ -369,7 +373,11 @@ def get(key: str) -> Mall:
     """The mall ``key``; a UsageError naming the known malls when there is none."""
     malls = registry()
     if key not in malls:
-        raise UsageError(f"unknown mall {key!r}: crossship knows {', '.join(malls) or 'none'}")
+        raise UsageError(
+            _("unknown mall {mall!r}: crossship knows {known}").format(
+                mall=key, known=", ".join(malls) or _("none")
+            )
+        )
     return malls[key]
 
 
@@ -403,8 +411,14 @@ def mall_of(store_row: dict) -> Mall:
     mall = find(store_row["mall"])
     if mall is None:
         raise ConfigError(
-            f"store {store_row['name']!r} is on {store_row['mall']}, which this crossship cannot "
-            f"notify (installed malls: {', '.join(registry()) or 'none'})"
+            _(
+                "store {store!r} is on {mall}, which this crossship cannot "
+                "notify (installed malls: {installed})"
+            ).format(
+                store=store_row["name"],
+                mall=store_row["mall"],
+                installed=", ".join(registry()) or _("none"),
+            )
         )
     return mall
 

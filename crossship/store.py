@@ -19,7 +19,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
-from crossship.i18n import Text, keep, render_stored
+from crossship.i18n import Text, _, keep, render_stored
 from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.statuses import Status
@@ -283,8 +283,10 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(
-                f"no crossship database at {self.path}: create it with `crossship init`, or "
-                "name yours with --db or CROSSSHIP_DB"
+                _(
+                    "no crossship database at {path}: create it with `{command}`, or "
+                    "name yours with --db or CROSSSHIP_DB"
+                ).format(path=self.path, command="crossship init")
             )
         try:
             if create:
@@ -303,17 +305,25 @@ class Store:
                 self.db.close()
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(
+                _("cannot open database {path}: {error}").format(path=self.path, error=exc)
+            ) from None
         except OSError as exc:
-            raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+            raise StoreError(
+                _("cannot create database {path}: {error}").format(
+                    path=self.path, error=exc.strerror
+                )
+            ) from None
 
     def _check_schema(self, create: bool) -> None:
         applied = [m.name for m in migrations.applied(self.db)]
         unknown = [name for name in applied if name not in known_migrations()]
         if unknown:
             raise StoreError(
-                f"database {self.path} was written by a newer crossship (schema migration "
-                f"{unknown[0]} is unknown to this one): upgrade crossship; nothing was changed"
+                _(
+                    "database {path} was written by a newer crossship (schema migration "
+                    "{migration} is unknown to this one): upgrade crossship; nothing was changed"
+                ).format(path=self.path, migration=unknown[0])
             )
         if applied:
             return
@@ -327,12 +337,16 @@ class Store:
         if tables:
             shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
             raise StoreError(
-                f"{self.path} is an SQLite database but not crossship's (tables: {shown}): "
-                "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+                _(
+                    "{path} is an SQLite database but not crossship's (tables: {tables}): "
+                    "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+                ).format(path=self.path, tables=shown)
             )
         if not create:
             raise StoreError(
-                f"database {self.path} is empty: create crossship's tables with `crossship init`"
+                _("database {path} is empty: create crossship's tables with `{command}`").format(
+                    path=self.path, command="crossship init"
+                )
             )
 
     @classmethod
@@ -342,7 +356,11 @@ class Store:
         self = cls.__new__(cls)
         self.path = Path(path)
         if not self.path.is_file():
-            raise StoreError(f"no database at {self.path}: create it with `crossship init`")
+            raise StoreError(
+                _("no database at {path}: create it with `{command}`").format(
+                    path=self.path, command="crossship init"
+                )
+            )
         try:
             conn = sqlite3.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
@@ -351,7 +369,9 @@ class Store:
             self.db = Database(conn)
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(
+                _("cannot open database {path}: {error}").format(path=self.path, error=exc)
+            ) from None
         return self
 
     def _configure(self) -> None:
@@ -401,7 +421,11 @@ class Store:
     ) -> None:
         """Add a store: ``values`` are stores columns, ``mall_settings`` its mall's own."""
         if self._one("SELECT 1 FROM stores WHERE name = ?", [name]):
-            raise UsageError(f"store {name!r} already exists: change it with `config store set`")
+            raise UsageError(
+                _("store {name!r} already exists: change it with `{command}`").format(
+                    name=name, command="config store set"
+                )
+            )
         row = {"name": name, "mall": mall, "created_at": now}
         row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
         settings = {k: v for k, v in (mall_settings or {}).items() if v is not None}
@@ -432,9 +456,11 @@ class Store:
         """A stores row; its ``mall_settings`` decoded into a dict."""
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
         if row is None:
-            known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
+            known = ", ".join(r["name"] for r in self.list_stores()) or _("none yet")
             raise NotFound(
-                f"no store named {name!r} (stores: {known}): add it with `config store add`"
+                _("no store named {name!r} (stores: {known}): add it with `{command}`").format(
+                    name=name, known=known, command="config store add"
+                )
             )
         return self._store_row(row)
 
@@ -459,7 +485,11 @@ class Store:
 
     def create_phase(self, name: str, ship_date: str) -> None:
         if self._one("SELECT 1 FROM phases WHERE name = ?", [name]):
-            raise UsageError(f"phase {name!r} already exists: change it with `config phase update`")
+            raise UsageError(
+                _("phase {name!r} already exists: change it with `{command}`").format(
+                    name=name, command="config phase update"
+                )
+            )
         with self.db.atomic():
             self.db.table("phases").insert({"name": name, "ship_date": ship_date})
 
@@ -471,9 +501,11 @@ class Store:
     def get_phase(self, name: str) -> dict:
         row = self._one("SELECT * FROM phases WHERE name = ?", [name])
         if row is None:
-            known = ", ".join(r["name"] for r in self.list_phases()) or "none yet"
+            known = ", ".join(r["name"] for r in self.list_phases()) or _("none yet")
             raise NotFound(
-                f"no phase named {name!r} (phases: {known}): create it with `config phase create`"
+                _("no phase named {name!r} (phases: {known}): create it with `{command}`").format(
+                    name=name, known=known, command="config phase create"
+                )
             )
         return row
 
@@ -486,7 +518,7 @@ class Store:
         if move_to is not None:
             self.get_phase(move_to)
             if move_to == phase:
-                raise UsageError("--move-to must be another phase than the target phase itself")
+                raise UsageError(_("--move-to must be another phase than the target phase itself"))
         with self.db.atomic():
             self.db.table("targets").upsert(
                 {"store": store, "phase": phase, "move_to": move_to}, pk=("store", "phase")
@@ -498,7 +530,11 @@ class Store:
                 "DELETE FROM targets WHERE store = ? AND phase = ?", [store, phase]
             )
         if cursor.rowcount == 0:
-            raise NotFound(f"phase {phase!r} is not a target phase of store {store!r}")
+            raise NotFound(
+                _("phase {phase!r} is not a target phase of store {store!r}").format(
+                    phase=phase, store=store
+                )
+            )
 
     def list_targets(self, store: str | None = None) -> list[dict]:
         sql = (
@@ -579,7 +615,7 @@ class Store:
             [order_no],
         )
         if row is None:
-            raise NotFound(f"no order {order_no!r}")
+            raise NotFound(_("no order {order_no!r}").format(order_no=order_no))
         return row
 
     def find_orders(self, order_nos: Sequence[str]) -> dict[str, dict]:
@@ -698,7 +734,9 @@ class Store:
             self.db.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(
-                f"cannot import now: the database is busy ({exc}); try again in a minute"
+                _(
+                    "cannot import now: the database is busy ({error}); try again in a minute"
+                ).format(error=exc)
             ) from None
         try:
             writer = OrderImport(self.db, columns, now)
@@ -995,7 +1033,7 @@ class Store:
     def get_batch(self, batch_id: int) -> dict:
         row = self._one("SELECT * FROM batches WHERE id = ?", [batch_id])
         if row is None:
-            raise NotFound(f"no batch {batch_id}")
+            raise NotFound(_("no batch {batch_id}").format(batch_id=batch_id))
         return row
 
     def update_batch(self, batch_id: int, changes: dict[str, Any], now: str) -> dict:

@@ -16,6 +16,7 @@ from crossship import i18n, importer, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.cli.progress import progress
 from crossship.errors import UsageError
+from crossship.i18n import _
 from crossship.output import write_record, write_rows
 from crossship.statuses import label_of, parse_status
 from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
@@ -97,10 +98,22 @@ def orders_import(app: App, file: str, encoding: str) -> None:
             app.store, source, encoding=encoding, now=to_db(app.clock()), progress=bar
         )
     if summary.ignored_columns:
-        app.warn("columns ignored (not known): " + ", ".join(summary.ignored_columns))
+        app.warn(
+            _("columns ignored (not known): {columns}").format(
+                columns=", ".join(summary.ignored_columns)
+            )
+        )
     app.say(
-        f"Imported {summary.orders} orders ({summary.new} new, {summary.updated} updated), "
-        f"{summary.items} item lines ({summary.encoding})."
+        _(
+            "Imported {orders} orders ({new} new, {updated} updated), "
+            "{items} item lines ({encoding})."
+        ).format(
+            orders=summary.orders,
+            new=summary.new,
+            updated=summary.updated,
+            items=summary.items,
+            encoding=summary.encoding,
+        )
     )
 
 
@@ -123,11 +136,15 @@ class _open_source:
         try:
             self.stream = path.open("rb")
         except FileNotFoundError:
-            raise UsageError(f"no such file: {self.file}") from None
+            raise UsageError(_("no such file: {file}").format(file=self.file)) from None
         except IsADirectoryError:
-            raise UsageError(f"{self.file} is a directory: give a CSV file") from None
+            raise UsageError(
+                _("{file} is a directory: give a CSV file").format(file=self.file)
+            ) from None
         except OSError as exc:
-            raise UsageError(f"cannot read {self.file}: {exc.strerror}") from None
+            raise UsageError(
+                _("cannot read {file}: {error}").format(file=self.file, error=exc.strerror)
+            ) from None
         return self.stream
 
     def __exit__(self, *exc: object) -> None:
@@ -174,7 +191,9 @@ def orders_list(
             sys.stdout,
             headers=TABLE_HEADERS,
             on_truncate=lambda n: app.warn(
-                f"the table shows the first {n} orders: use --format csv or jsonl for all"
+                _(
+                    "the table shows the first {count} orders: use --format csv or jsonl for all"
+                ).format(count=n)
             ),
         )
     else:
@@ -210,23 +229,23 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
         write_record({**record, "items": items, "history": history}, fmt, sys.stdout)
         return
     if fmt in ("csv", "tsv"):
-        raise UsageError("orders show prints one order: use --format table, json or jsonl")
+        raise UsageError(_("orders show prints one order: use --format table, json or jsonl"))
     write_record(record, fmt, sys.stdout)
     out = sys.stdout
-    out.write("\nitem lines:\n")
+    out.write("\n" + _("item lines:") + "\n")
     if items:
         out.write(tabulate([[i[f] for f in ITEM_FIELDS] for i in items], headers=ITEM_FIELDS))
         out.write("\n")
     else:
-        out.write("(none: the order is sent as a whole)\n")
-    out.write("\nhistory (newest first):\n")
+        out.write(_("(none: the order is sent as a whole)") + "\n")
+    out.write("\n" + _("history (newest first):") + "\n")
     if history:
         shown = [f for f in HISTORY_FIELDS if f != "status"]
         rows = [["" if h[f] is None else h[f] for f in shown] for h in history]
         out.write(tabulate(rows, headers=[("status" if f == "status_label" else f) for f in shown]))
         out.write("\n")
     else:
-        out.write("(none yet)\n")
+        out.write(_("(none yet)") + "\n")
 
 
 # ----------------------------------------------------------------------------- move / update
@@ -254,8 +273,12 @@ def orders_move(app: App, order_nos: tuple[str, ...], phase: str, ship_date: str
     edit = settings.move_orders(app.store, order_nos, phase, ship_date, to_db(app.clock()))
     for warning in edit.warnings:
         app.warn(warning)
-    dated = f" with ship date {ship_date}" if ship_date else ""
-    app.say(f"Moved {len(edit.order_nos)} order(s) to {phase}{dated}.")
+    said = (
+        _("Moved {count} order(s) to {phase} with ship date {ship_date}.")
+        if ship_date
+        else _("Moved {count} order(s) to {phase}.")
+    )
+    app.say(said.format(count=len(edit.order_nos), phase=phase, ship_date=ship_date))
 
 
 @orders.command("update")
@@ -289,4 +312,4 @@ def orders_update(
     )
     for warning in edit.warnings:
         app.warn(warning)
-    app.say(f"Order {order_no} updated.")
+    app.say(_("Order {order_no} updated.").format(order_no=order_no))
