@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 from tabulate import tabulate
@@ -19,6 +21,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, (list, dict)):  # a setting's list (notify addresses) as JSON
+        return json.dumps(value, ensure_ascii=False)
     return value
 
 
@@ -37,6 +41,29 @@ def write_rows(
     """
     if fmt == "table":
         return _write_table(rows, fields, out, headers or {}, on_truncate)
+    with utf8(out) as stream:
+        return _write_machine(rows, fields, fmt, stream)
+
+
+@contextmanager
+def utf8(out: IO[str]) -> Iterator[IO[str]]:
+    """``out``, writing UTF-8 whatever the locale: machine formats are read by tools, which must
+    not get a Shift_JIS or ASCII stream because of the terminal's locale."""
+    encoding = (getattr(out, "encoding", None) or "utf-8").replace("_", "-").lower()
+    buffer = getattr(out, "buffer", None)
+    if encoding in ("utf-8", "utf8") or buffer is None:
+        yield out
+        return
+    out.flush()
+    wrapped = io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        yield wrapped
+    finally:
+        wrapped.flush()
+        wrapped.detach()  # the buffer stays open: it is stdout's
+
+
+def _write_machine(rows: Iterable[dict], fields: Sequence[str], fmt: str, out: IO[str]) -> int:
     count = 0
     if fmt in ("csv", "tsv"):
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
@@ -86,10 +113,15 @@ def _write_table(
 
 
 def write_record(record: dict, fmt: str, out: IO[str]) -> None:
-    """One object: key/value lines for people, JSON otherwise."""
+    """One object: key/value lines for people, a header and one row in csv / tsv, JSON in json
+    and jsonl (one line)."""
+    if fmt in ("csv", "tsv"):
+        write_rows([record], list(record), fmt, out)
+        return
     if fmt in ("json", "jsonl"):
-        out.write(json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None))
-        out.write("\n")
+        with utf8(out) as stream:
+            text = json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None)
+            stream.write(text + "\n")
         return
     rows = [[key, _format_value(value)] for key, value in record.items()]
     out.write(tabulate(rows, tablefmt="plain"))

@@ -168,6 +168,14 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             _("cannot read credentials file {path}: {error}").format(path=path, error=exc.strerror)
         ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            _(
+                "credentials file {path} is not a regular file (a directory?): point "
+                "CROSSSHIP_CREDENTIALS at the TOML file itself, or unset it to use "
+                "credentials.toml beside the database"
+            ).format(path=path)
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         raise ConfigError(
             _("credentials file {path} is readable by others: run {command}").format(

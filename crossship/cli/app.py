@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -91,6 +92,13 @@ class CrossshipGroup(TranslatedHelp, click.Group):
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(ExitCode.OK)
+        except OSError as exc:
+            if exc.errno not in (errno.EBADF, errno.ENOSPC, errno.EIO, errno.EFBIG):
+                raise
+            # stdout closed (>&-) or full (> /dev/full): what was done stays done, said once
+            _silence_stdout()
+            click.echo(f"Error: cannot write the output: {exc.strerror}", err=True)
+            ctx.exit(ExitCode.FAILED)
         except KeyboardInterrupt:
             click.echo(_("Error: {message}").format(message=_("interrupted")), err=True)
             ctx.exit(130)
