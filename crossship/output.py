@@ -11,9 +11,60 @@ from typing import IO, Any
 
 from tabulate import tabulate
 
+from crossship import i18n
+
 FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 # tables are for people: they need every row to size columns, so cap what they hold in memory
 TABLE_LIMIT = 10_000
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the current language, ``context`` telling apart the same English word."""
+    return i18n.translations(i18n.current()).pgettext(context, message)
+
+
+def headings() -> dict[str, str]:
+    """The column headings of the tables people read, in their language, by field name (a field
+    not named here is its own heading). csv, tsv, json and jsonl keep the field names."""
+    return {
+        "order_no": pgettext("heading", "order_no"),
+        "store": pgettext("heading", "store"),
+        "mall": pgettext("heading", "mall"),
+        "mall_order_id": pgettext("heading", "mall_order_id"),
+        "phase": pgettext("heading", "phase"),
+        "category": pgettext("heading", "category"),
+        "fba": pgettext("heading", "fba"),
+        "bundle_parent": pgettext("heading", "bundle_parent"),
+        "split_from": pgettext("heading", "split_from"),
+        "ship_date": pgettext("heading", "ship_date"),
+        "ship_date_label": pgettext("heading", "ship_date_label"),
+        "carrier": pgettext("heading", "carrier"),
+        "tracking_number": pgettext("heading", "tracking_number"),
+        "status": pgettext("heading", "status"),
+        "warning": pgettext("heading", "warning"),
+        "message": pgettext("heading", "message"),
+        "completion": pgettext("heading", "completion"),
+        "batch_id": pgettext("heading", "batch_id"),
+        "feed_id": pgettext("heading", "feed_id"),
+        "time": pgettext("heading", "time"),
+        "source": pgettext("heading", "source"),
+        "operator": pgettext("heading", "operator"),
+        "updated_at": pgettext("heading", "updated_at"),
+        "name": pgettext("heading", "name"),
+        "automatic": pgettext("heading", "automatic"),
+        "target_phases": pgettext("heading", "target_phases"),
+        "target_of": pgettext("heading", "target_of"),
+        "move_to": pgettext("heading", "move_to"),
+        "last_notify": pgettext("heading", "last_notify"),
+        "last_notify_outcome": pgettext("heading", "last_notify_outcome"),
+        "last_results": pgettext("heading", "last_results"),
+        "last_results_outcome": pgettext("heading", "last_results_outcome"),
+        "batches_in_flight": pgettext("heading", "batches_in_flight"),
+        "line": pgettext("heading", "line"),
+        "item_id": pgettext("heading", "item_id"),
+        "sku": pgettext("heading", "sku"),
+        "quantity": pgettext("heading", "quantity"),
+    }
 
 
 def _cell(value: Any) -> Any:
@@ -106,7 +157,8 @@ def _write_table(
         data.append([_cell(row.get(f)) for f in fields])
     if data:
         # numparse off: order numbers like 00123 must print as they are, not as 123
-        titles = [headers.get(f, f) for f in fields]
+        names = headings()
+        titles = [names.get(title, title) for title in (headers.get(f, f) for f in fields)]
         out.write(tabulate(data, headers=titles, disable_numparse=True))
         out.write("\n")
     return len(data)
@@ -123,7 +175,8 @@ def write_record(record: dict, fmt: str, out: IO[str]) -> None:
             text = json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None)
             stream.write(text + "\n")
         return
-    rows = [[key, _format_value(value)] for key, value in record.items()]
+    names = headings()
+    rows = [[names.get(key, key), _format_value(value)] for key, value in record.items()]
     out.write(tabulate(rows, tablefmt="plain"))
     out.write("\n")
 

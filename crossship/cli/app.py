@@ -97,7 +97,8 @@ class CrossshipGroup(TranslatedHelp, click.Group):
                 raise
             # stdout closed (>&-) or full (> /dev/full): what was done stays done, said once
             _silence_stdout()
-            click.echo(f"Error: cannot write the output: {exc.strerror}", err=True)
+            text = _("cannot write the output: {error}").format(error=exc.strerror)
+            click.echo(_("Error: {message}").format(message=text), err=True)
             ctx.exit(ExitCode.FAILED)
         except KeyboardInterrupt:
             click.echo(_("Error: {message}").format(message=_("interrupted")), err=True)
