@@ -368,10 +368,15 @@ class Store:
             conn.execute("PRAGMA query_only = ON")
             self.db = Database(conn)
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # a newer crossship's database or a foreign SQLite file is refused here too
+            self._check_schema(create=False)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 _("cannot open database {path}: {error}").format(path=self.path, error=exc)
             ) from None
+        except StoreError:
+            self.db.close()
+            raise
         return self
 
     def _configure(self) -> None:
