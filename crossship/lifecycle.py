@@ -41,6 +41,7 @@ from crossship.malls import (
     Row,
 )
 from crossship.prepare import Checked, prepare
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import StoreRun
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
@@ -89,6 +90,7 @@ class Cycle:
     session: MallSession
     clock: Clock
     run: StoreRun
+    progress: Progress = NO_PROGRESS  # requests sent, when a run works on one store
 
     @property
     def name(self) -> str:
@@ -160,8 +162,11 @@ class Cycle:
                 f"{text}; {warning['message']}" if text else warning["message"]
             )
         requests = checked.requests
+        self.progress.add(len(requests))  # one order a request for a synchronous mall
         for index, request in enumerate(requests):
+            left = len(requests) - index
             if (index or budget.sent) and budget.spent():
+                self.progress.advance(left)
                 waiting_orders = {r.order_no for rest in requests[index:] for r in rest.rows}
                 self.run.notes.append(
                     f"time budget of {self.row['time_budget_minutes']} minutes spent: "
@@ -175,10 +180,13 @@ class Cycle:
                     f"{exc.message}; they are left out of this run's {self.mall.unit} and sent by "
                     "the next run"
                 )
+                self.progress.advance(left)  # not sent by this attempt: the bar still ends
                 return set(exc.order_nos)
             budget.sent += 1
             if not self.submit(batch, request):
+                self.progress.advance(left)
                 return None
+            self.progress.advance()
         return None
 
     def record(self, request: Request, expected: dict, warned: dict) -> dict:

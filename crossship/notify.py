@@ -7,7 +7,7 @@ finish; then the run is recorded and mailed. A lost submission is reconciled, ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from crossship import malls
@@ -15,6 +15,7 @@ from crossship.errors import UsageError
 from crossship.lifecycle import Cycle, select
 from crossship.malls import SessionFactory, context_for, offline_session, open_session
 from crossship.pool import DEFAULT_JOBS
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import StoreRun, Transport, each_store, not_due
 from crossship.shell import word as q
 from crossship.store import BATCH_OPEN_STATES, Store
@@ -28,6 +29,8 @@ class NotifyOptions:
     dry_run: bool = False
     mail_transport: Transport | None = None  # None: SMTP; the demo collects the mails instead
     jobs: int = DEFAULT_JOBS  # stores worked on at once
+    # stores done when there are several; else the one store's requests sent (a bar on a terminal)
+    progress: Progress = NO_PROGRESS
 
 
 @dataclass
@@ -84,6 +87,10 @@ def notify_run(
         return _store_run(worker, row, db_path, clock, options, session_factory, run)
 
     rows = stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES)
+    # several stores: the bar counts stores; one store: its requests (lifecycle.Cycle)
+    overall = options.progress if len(rows) > 1 else None
+    if overall is not None:
+        options = replace(options, progress=NO_PROGRESS)
     for run, dry_feeds in each_store(
         "notify",
         rows,
@@ -94,6 +101,7 @@ def notify_run(
         jobs=options.jobs,
         mail_transport=options.mail_transport,
         dry_run=options.dry_run,
+        progress=overall,
     ):
         result.runs.append(run)
         result.dry_feeds.extend(dry_feeds or [])
@@ -122,7 +130,8 @@ def _store_run(
     if options.dry_run:
         return _dry_run(store, row, run)
     session = session_factory(context_for(row, db_path, clock))
-    Cycle(store, row, malls.get(row["mall"]), session, clock, run).notify()
+    cycle = Cycle(store, row, malls.get(row["mall"]), session, clock, run, options.progress)
+    cycle.notify()
     return []
 
 

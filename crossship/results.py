@@ -17,6 +17,7 @@ from crossship.lifecycle import MAX_FETCH_FAILURES, Cycle
 from crossship.malls import SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import StoreRun, Transport, each_store, not_due
 from crossship.store import Store
 from crossship.timeutil import Clock, to_db
@@ -34,9 +35,11 @@ def results_fetch(
     session_factory: SessionFactory = open_session,
     mail_transport: Transport | None = None,
     jobs: int = DEFAULT_JOBS,
+    progress: Progress = NO_PROGRESS,
 ) -> NotifyResult:
     """Each store's batches on a pool of ``jobs`` threads; mails and run records in store name
-    order, each as soon as its store (and every one before it) is done."""
+    order, each as soon as its store (and every one before it) is done. ``progress`` counts the
+    stores done, when there are several."""
     result = NotifyResult()
 
     def work(worker: Store, row: dict, run: StoreRun) -> None:
@@ -52,6 +55,7 @@ def results_fetch(
         clock=clock,
         jobs=jobs,
         mail_transport=mail_transport,
+        progress=progress if len(rows) > 1 else None,
     ):
         result.runs.append(run)
     return result

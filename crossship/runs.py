@@ -14,6 +14,7 @@ from crossship import mail as mailer
 from crossship import shell
 from crossship.errors import CrossshipError
 from crossship.i18n import N_
+from crossship.progress import Progress
 from crossship.statuses import Status
 from crossship.store import Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
@@ -283,6 +284,7 @@ def each_store(
     jobs: int,
     mail_transport: Transport | None = None,
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> Iterator[tuple[StoreRun, T | None]]:
     """``work(worker_store, row, run)`` for each store on the bounded pool, cron-safe.
 
@@ -290,6 +292,7 @@ def each_store(
     (one line in ``run.problems``, the traceback at -vv), recorded and mailed like any other;
     the next store runs. In store order (as the pool yields them), each run that did not skip is
     mailed with its mall's subject and recorded, then yielded with what ``work`` returned.
+    ``progress`` counts the stores done.
     """
     from crossship import malls  # late: the registry loads the mall packages
     from crossship.pool import describe, map_stores
@@ -310,7 +313,11 @@ def each_store(
 
     mall_of = {r["name"]: r["mall"] for r in rows}
     subject_key, template = JOB_MAIL[job]
+    if progress is not None:
+        progress.add(len(rows))
     for run, extra in map_stores(rows, task, failed, open_store=lambda: Store(db_path), jobs=jobs):
+        if progress is not None:
+            progress.advance()
         if not (run.skipped or run.dry_run):
             mall = malls.find(mall_of[run.store])
             subject = mall.subjects[subject_key] if mall else f"(CROSSMALL) crossship {job}"
