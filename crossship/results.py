@@ -12,6 +12,7 @@ from pathlib import Path
 
 from crossship import malls
 from crossship.errors import CrossshipError, MallError, ReportParseError
+from crossship.i18n import Message, Part
 from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
@@ -199,14 +200,18 @@ def _apply(
         found = outcome.outcomes.get(order_no)
         if found is None:  # never assumed a success: the mall must account for every order
             status, warnings = Status.RESULT_FAILED, []
-            message = (
-                f"the result of {mall.label}'s batch {batch['mall_id'] or batch['feed_id']} does "
-                f"not account for this order: check it in {mall.where_to_check}"
+            message: Part = Message(
+                "the result of {mall}'s batch {batch} does not account for this order: check it "
+                "in {where}",
+                {
+                    "mall": mall.label,
+                    "batch": batch["mall_id"] or batch["feed_id"],
+                    "where": mall.where_to_check,
+                },
             )
         else:
-            status, message, warnings = found.status, found.message, found.warnings
-        text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
-        changes.append(StatusChange(order_no, status, text, warning=bool(warnings)))
+            status, message, warnings = found.status, found.message, list(found.warnings)
+        changes.append(StatusChange(order_no, status, [message, *warnings], warning=bool(warnings)))
         run.add_outcome(order, status, message, warnings)
         destination = targets.get(order["phase"])
         if status is Status.SUCCESS and destination:
