@@ -230,7 +230,7 @@ class Result:
     """
 
     outcomes: dict[str, Outcome]
-    notes: list[str] = field(default_factory=list)
+    notes: Sequence[Part] = field(default_factory=list)
     processed: int | None = None
     successful: int | None = None
 

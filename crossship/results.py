@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from crossship import malls
+from crossship import i18n, malls
 from crossship.errors import CrossshipError, MallError, ReportParseError
 from crossship.i18n import Message, Part
 from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
@@ -217,7 +217,9 @@ def _apply(
         if status is Status.SUCCESS and destination:
             moves[order_no] = destination
     notes = list(outcome.notes)
-    run.notes.extend(f"feed {batch['feed_id']}: {n}" for n in notes)
+    run.notes.extend(
+        Message("feed {feed_id}: {note}", {"feed_id": batch["feed_id"], "note": n}) for n in notes
+    )
     store.finish_batch(
         batch,
         changes,
@@ -226,7 +228,7 @@ def _apply(
         batch_changes={
             "processed": outcome.processed,
             "successful": outcome.successful,
-            "note": "; ".join(notes) or None,
+            "note": i18n.render(notes, "en") or None,  # the batch row keeps English
         },
         move_to=moves,
     )

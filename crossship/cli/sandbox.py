@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
+from crossship.i18n import _
 from crossship.mail import Mail, MailSettings
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.secrets import env_name
@@ -89,14 +90,20 @@ def sandbox_serve(
     try:
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
     except OSError as exc:
-        raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise CrossshipError(
+            _("cannot listen on {host}:{port}: {error}").format(
+                host=host, port=port, error=exc.strerror
+            )
+        ) from None
     if yahoo_public_key is not None:
         try:
             server.yahoo_key_file = server.sandbox.yahoo.write_public_key(yahoo_public_key)
         except OSError as exc:
             server.stop()
             raise CrossshipError(
-                f"cannot write the Yahoo public key to {yahoo_public_key}: {exc.strerror}"
+                _("cannot write the Yahoo public key to {path}: {error}").format(
+                    path=yahoo_public_key, error=exc.strerror
+                )
             ) from None
     server.serve_forever()
 
@@ -162,8 +169,10 @@ def demo(ctx: click.Context, keep: bool) -> None:
             else "CROSSSHIP_DB"
         )
         click.echo(
-            f"Note: the demo ignores {how} ({given}): it runs on its own temporary database "
-            "and its own sandbox, and changes nothing else.",
+            _(
+                "Note: the demo ignores {how} ({given}): it runs on its own temporary database "
+                "and its own sandbox, and changes nothing else."
+            ).format(how=how, given=given),
             err=True,
         )
     workdir = tempfile.mkdtemp(prefix="crossship-demo-")
@@ -181,10 +190,13 @@ def demo(ctx: click.Context, keep: bool) -> None:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
                     raise CrossshipError(
-                        f"demo step `crossship {shlex.join(step)}` ended with {code}"
+                        _("demo step `crossship {step}` ended with {code}").format(
+                            step=shlex.join(step), code=code
+                        )
                     )
                 for mail in mails:  # the mail a step would send, right after it
-                    click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
+                    heading = _("===== mail: {subject}").format(subject=mail.subject)
+                    click.echo(f"\n{heading}\n{mail.body}")
                 mails.clear()
     finally:
         for name, value in saved.items():  # the sandbox's credentials leave with it
@@ -194,7 +206,12 @@ def demo(ctx: click.Context, keep: bool) -> None:
                 os.environ[name] = value
     if keep:
         where = shlex.quote(str(app.db_path))
-        click.echo(f"\nThe demo database is {where}: try `crossship --db {where} history`.")
+        click.echo(
+            "\n"
+            + _("The demo database is {path}: try `crossship --db {path} history`.").format(
+                path=where
+            )
+        )
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
