@@ -44,7 +44,7 @@ def test_our_remarks_on_a_report_are_kept_as_messages_and_shown_in_japanese() ->
     assert note.render("en") == "Amazon processed 3 records, 4 were sent"
     assert "Amazon" in note.render("ja") and "were sent" not in note.render("ja")
     unknown = batch.orders["D"].message
-    assert isinstance(unknown, Message) and "Seller Central" in unknown.render("ja")
+    assert isinstance(unknown, Message) and "セラーセントラル" in unknown.render("ja")
 
 SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import jinja2
 
 from crossship.errors import ConfigError, CrossshipError
-from crossship.i18n import Message, Part, _
+from crossship.i18n import N_, Message, Part, _
 from crossship.shell import word as q
 
 # feed encoding setting -> (Python codec, contentType for createFeedDocument and the upload PUT)
@@ -357,8 +357,8 @@ def _writable(
     return _value_problem("".join(values), codec) is None
 
 
-_BREAKS_ROWS = "contains {char}, which would break the feed's rows"
-_CANNOT_HOLD = "contains {char}, which the feed encoding {codec} cannot hold"
+_BREAKS_ROWS = N_("contains {char}, which would break the feed's rows")
+_CANNOT_HOLD = N_("contains {char}, which the feed encoding {codec} cannot hold")
 
 
 def _value_problem(value: str, codec: str) -> Message | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from crossship.errors import ReportParseError
-from crossship.i18n import Message, Part, _
+from crossship.i18n import N_, Message, Part, _
 from crossship.statuses import Status
 
 # ---------------------------------------------------------------------------------------------
@@ -524,8 +524,8 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
         else:
             unmatched_errors.append(entry)
             kinds = {
-                "error": "error for {where}, which matches no row sent: {entry}",
-                "fatal": "fatal for {where}, which matches no row sent: {entry}",
+                "error": N_("error for {where}, which matches no row sent: {entry}"),
+                "fatal": N_("fatal for {where}, which matches no row sent: {entry}"),
             }
             notes.append(Message(kinds[row.kind], {"where": _where(row), "entry": entry}))
 
@@ -621,9 +621,9 @@ def _count_notes(report: ProcessingReport, sent_count: int) -> list[Message]:
     processed, successful = report.processed, report.successful
     if processed is not None and processed != sent_count:
         said = (
-            "Amazon processed {records}, {sent} was sent"
+            N_("Amazon processed {records}, {sent} was sent")
             if sent_count == 1
-            else "Amazon processed {records}, {sent} were sent"
+            else N_("Amazon processed {records}, {sent} were sent")
         )
         notes.append(Message(said, {"records": _records(processed), "sent": sent_count}))
     if processed is not None and successful is not None:
@@ -650,4 +650,6 @@ def _count_notes(report: ProcessingReport, sent_count: int) -> list[Message]:
 
 
 def _records(count: int) -> Message:
-    return Message("{count} record" if count == 1 else "{count} records", {"count": count})
+    if count == 1:
+        return Message("{count} record", {"count": count})
+    return Message("{count} records", {"count": count})

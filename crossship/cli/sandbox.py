@@ -14,10 +14,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from crossship import i18n
 from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
-from crossship.i18n import _
+from crossship.i18n import DEFAULT_MAIL_LANGUAGE, _
 from crossship.mail import Mail, MailSettings
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.secrets import env_name
@@ -120,8 +121,11 @@ def demo_data() -> Path:
     return Path(str(resources.files("crossship").joinpath("data", "demo_orders.csv")))
 
 
-def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
-    """The commands a new user would type, in order: configuration, import, the two cron jobs."""
+def demo_steps(
+    url: str, token_url: str, orders: Path, language: str = DEFAULT_MAIL_LANGUAGE
+) -> list[list[str]]:
+    """The commands a new user would type, in order: configuration, import, the two cron jobs.
+    The mails are set to ``language``: the demo shows them in its reader's language."""
     return [
         ["init"],
         ["config", "phase", "create", "新規受付", "--ship-date", "optional"],
@@ -139,7 +143,7 @@ def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
         ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],
         ["config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", "1025",
          "--from", "crossship@example.jp", "--admin", "admin@example.jp",
-         "--notify", "shipping@example.jp"],
+         "--notify", "shipping@example.jp", "--language", language],
         ["auto", "start", DEMO_STORE],
         ["orders", "import", str(orders)],
         ["orders", "list", "--store", DEMO_STORE, "--api-status", "未連携"],
@@ -186,7 +190,8 @@ def demo(ctx: click.Context, keep: bool) -> None:
         os.environ["CROSSSHIP_CREDENTIALS"] = str(Path(workdir) / "credentials.toml")
         with SandboxServer(options=options) as server:
             _sandbox_credentials(server)
-            for step in demo_steps(server.url, server.token_url, demo_data()):
+            steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current())
+            for step in steps:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
                     raise CrossshipError(
