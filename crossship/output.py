@@ -18,6 +18,14 @@ FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 TABLE_LIMIT = 10_000
 
 
+def csv_field(value: str, delimiter: str = ",") -> str:
+    """One text field as ``write_rows``' csv writer writes it (QUOTE_MINIMAL, "\n" line ends):
+    quoted, its quotes doubled, when it holds the delimiter, a double quote or a newline."""
+    if delimiter in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def pgettext(context: str, message: str) -> str:
     """``message`` in the current language, ``context`` telling apart the same English word."""
     return i18n.translations(i18n.current()).pgettext(context, message)
