@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from crossship.amazon.report import (
     BatchOutcome,
+    OrderOutcome,
     ProcessingReport,
     ReportRow,
     SentRow,
-    OrderOutcome,
     decode_report,
     parse_report,
 )
