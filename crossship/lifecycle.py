@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from crossship import i18n
 from crossship.errors import CrossshipError, MallError, OrdersChanged, ReportParseError
 from crossship.malls import (
     Accepted,
@@ -155,12 +156,9 @@ class Cycle:
         """Record and send each request; the orders that changed since their selection (nothing
         of that request recorded), or None when done."""
         expected = dict(checked.ready)
-        warned: dict[str, str] = {}
+        warned: dict[str, list] = {}  # an order's warnings, the parts of one kept message
         for warning in self.run.warnings:
-            text = warned.get(warning["order_no"])
-            warned[warning["order_no"]] = (
-                f"{text}; {warning['message']}" if text else warning["message"]
-            )
+            warned.setdefault(warning["order_no"], []).append(warning["message"])
         requests = checked.requests
         self.progress.add(len(requests))  # one order a request for a synchronous mall
         for index, request in enumerate(requests):
@@ -235,7 +233,9 @@ class Cycle:
         label = f"batch {batch['id']}"
         may_hold = batch["state"] == SUBMITTING and not self.mall.synchronous
         if may_hold and exc.outcome == "unknown":
-            self.store.update_batch(batch["id"], {"last_error": exc.message}, self.now())
+            self.store.update_batch(
+                batch["id"], {"last_error": i18n.render(exc.message, "en")}, self.now()
+            )
             how = f" ({self.mall.lost_lookup})" if self.mall.lost_lookup else ""
             self.run.problems.append(
                 f"{label}: the answer to {exc.operation or 'the submission'} was lost "
@@ -300,7 +300,7 @@ class Cycle:
                 Outcome(
                     o["order_no"],
                     Status.PENDING,
-                    found.message or "not at the mall: sent again by the next run",
+                    i18n.render(found.message) or "not at the mall: sent again by the next run",
                 )
                 for o in self.store.batch_orders(batch["id"])
                 if o["order_no"] not in named
@@ -388,7 +388,9 @@ class Cycle:
             self.run.problems.append(f"{label}: {message}")
         else:
             self.store.update_batch(
-                batch["id"], {"fetch_failures": failures, "last_error": exc.message}, self.now()
+                batch["id"],
+                {"fetch_failures": failures, "last_error": i18n.render(exc.message, "en")},
+                self.now(),
             )
             self.run.problems.append(
                 f"{label}: result not obtained ({failures}/{MAX_FETCH_FAILURES}): {exc.message}; "
@@ -427,7 +429,7 @@ class Cycle:
             {
                 "processed": result.processed,
                 "successful": result.successful,
-                "note": "; ".join(notes) or None,
+                "note": i18n.render(notes, "en") or None,  # the batch row keeps English
             },
         )
 
@@ -476,8 +478,9 @@ class Cycle:
             status = Status(outcome.status)  # a mall may give the status's value
             warnings = list(outcome.warnings)
             message = outcome.message
-            text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
-            changes.append(StatusChange(outcome.order_no, status, text, bool(warnings)))
+            changes.append(
+                StatusChange(outcome.order_no, status, [message, *warnings], bool(warnings))
+            )
             if status is not Status.PENDING:
                 self.run.add_outcome(order, status, message, warnings)
             destination = targets.get(order["phase"])
@@ -500,7 +503,7 @@ class Cycle:
         self,
         batch: dict,
         status: Status,
-        message: str,
+        message: i18n.Text,
         state: str,
         *,
         count: bool = True,
@@ -513,7 +516,7 @@ class Cycle:
             [StatusChange(o["order_no"], status, message) for o in orders],
             state=state,
             now=self.now(),
-            batch_changes={"last_error": message, **(extra or {})},
+            batch_changes={"last_error": i18n.render(message, "en"), **(extra or {})},
         )
         if count:
             for order in orders:
