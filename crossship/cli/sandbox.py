@@ -14,9 +14,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from crossship import i18n
 from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
+from crossship.i18n import DEFAULT_MAIL_LANGUAGE, _
 from crossship.mail import Mail, MailSettings
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.secrets import env_name
@@ -100,7 +102,11 @@ def sandbox_serve(
     try:
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
     except OSError as exc:
-        raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise CrossshipError(
+            _("cannot listen on {host}:{port}: {error}").format(
+                host=host, port=port, error=exc.strerror
+            )
+        ) from None
     # Yahoo's about-one-call-a-second is answered with 429 too, unless rate limits are off
     server.sandbox.yahoo.set_options({"enforce_rate_limits": not no_rate_limits})
     if yahoo_public_key is not None:
@@ -109,7 +115,9 @@ def sandbox_serve(
         except OSError as exc:
             server.stop()
             raise CrossshipError(
-                f"cannot write the Yahoo public key to {yahoo_public_key}: {exc.strerror}"
+                _("cannot write the Yahoo public key to {path}: {error}").format(
+                    path=yahoo_public_key, error=exc.strerror
+                )
             ) from None
     server.serve_forever()
 
@@ -137,9 +145,15 @@ def demo_yahoo_data() -> Path:
 
 
 def demo_steps(
-    url: str, token_url: str, orders: Path, yahoo_key: Path | None = None
+    url: str,
+    token_url: str,
+    orders: Path,
+    language: str = DEFAULT_MAIL_LANGUAGE,
+    yahoo_key: Path | None = None,
 ) -> list[list[str]]:
-    """The commands a new user would type, in order: configuration, import, the two cron jobs."""
+    """The commands a new user would type, in order: configuration, import, the two cron jobs.
+    The mails are set to ``language``: the demo shows them in its reader's language. With
+    ``yahoo_key`` (the sandbox's public key) a Yahoo!ショッピング store runs too."""
     yahoo = _yahoo_steps(url, yahoo_key) if yahoo_key is not None else ([], [])
     return [
         ["init"],
@@ -159,7 +173,7 @@ def demo_steps(
         *yahoo[0],
         ["config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", "1025",
          "--from", "crossship@example.jp", "--admin", "admin@example.jp",
-         "--notify", "shipping@example.jp"],
+         "--notify", "shipping@example.jp", "--language", language],
         ["auto", "start", DEMO_STORE],
         ["orders", "import", str(orders)],
         ["orders", "list", "--store", DEMO_STORE, "--api-status", "未連携"],
@@ -210,8 +224,10 @@ def demo(ctx: click.Context, keep: bool) -> None:
             else "CROSSSHIP_DB"
         )
         click.echo(
-            f"Note: the demo ignores {how} ({given}): it runs on its own temporary database "
-            "and its own sandbox, and changes nothing else.",
+            _(
+                "Note: the demo ignores {how} ({given}): it runs on its own temporary database "
+                "and its own sandbox, and changes nothing else."
+            ).format(how=how, given=given),
             err=True,
         )
     workdir = tempfile.mkdtemp(prefix="crossship-demo-")
@@ -236,15 +252,18 @@ def demo(ctx: click.Context, keep: bool) -> None:
                 }
             )
             key = yahoo.write_public_key(Path(workdir) / "sandbox-yahoo-public-key.pem")
-            steps = demo_steps(server.url, server.token_url, demo_data(), key)
+            steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current(), key)
             for step in steps:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
                     raise CrossshipError(
-                        f"demo step `crossship {shlex.join(step)}` ended with {code}"
+                        _("demo step `crossship {step}` ended with {code}").format(
+                            step=shlex.join(step), code=code
+                        )
                     )
                 for mail in mails:  # the mail a step would send, right after it
-                    click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
+                    heading = _("===== mail: {subject}").format(subject=mail.subject)
+                    click.echo(f"\n{heading}\n{mail.body}")
                 mails.clear()
     finally:
         for name, value in saved.items():  # the sandbox's credentials leave with it
@@ -254,7 +273,12 @@ def demo(ctx: click.Context, keep: bool) -> None:
                 os.environ[name] = value
     if keep:
         where = shlex.quote(str(app.db_path))
-        click.echo(f"\nThe demo database is {where}: try `crossship --db {where} history`.")
+        click.echo(
+            "\n"
+            + _("The demo database is {path}: try `crossship --db {path} history`.").format(
+                path=where
+            )
+        )
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
