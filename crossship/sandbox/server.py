@@ -33,7 +33,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from crossship.errors import NotFound, UsageError
-from crossship.sandbox import processing
+from crossship.sandbox import processing, rakuten
 
 FEEDS_PATH = "/feeds/2021-06-30"
 TOKEN_PATH = "/auth/o2/token"
@@ -360,6 +360,7 @@ class Sandbox:
         self._seq = itertools.count(1)
         # numeric ids like Amazon's, starting anywhere so two sandbox runs rarely share one
         self._feed_ids = itertools.count(50_000_000_000 + secrets.randbelow(10**9))
+        self.rakuten = rakuten.RmsSandbox(clock=clock, now=now, hang=self._hang)  # 楽天市場 RMS
 
     # control ------------------------------------------------------------------------------------
 
@@ -422,6 +423,9 @@ class Sandbox:
 
     def handle(self, request: Request) -> tuple[str | None, Response]:
         """Answer one request; also names its operation (None when no route matched)."""
+        if self.rakuten.serves(request.path):
+            name, answer = self.rakuten.handle(request)
+            return name, Response(answer.status, answer.body, answer.headers, answer.drop)
         route = _route(request)
         if route is None:
             return None, error_response(404, "NotFound", "Resource not found.")
@@ -1104,6 +1108,7 @@ class SandboxServer:
             f"  endpoint:  {self.url}\n"
             f"  token URL: {self.token_url}\n"
             f"  LWA client id: {options.client_id} (secret and refresh token as configured)\n"
+            f"{self.sandbox.rakuten.banner(self.url)}\n"
             "Press Ctrl-C to stop."
         )
 
