@@ -30,6 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from crossship import __version__
 from crossship.errors import CrossshipError
 from crossship.rakuten.codes import (
+    DEFAULT_ENDPOINT,
     GET_ORDER_VERSION,
     MAX_ORDERS_PER_REQUEST,
     RMS_API_SCREEN,
@@ -37,7 +38,6 @@ from crossship.rakuten.codes import (
 )
 from crossship.urls import check_url, display_url
 
-DEFAULT_ENDPOINT = "https://api.rms.rakuten.co.jp/es/2.0/order/"
 GET_ORDER = "getOrder"
 UPDATE = "updateOrderShippingAsync"
 GET_RESULT = "getResultUpdateOrderShippingAsync"

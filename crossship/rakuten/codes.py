@@ -42,6 +42,7 @@ DELIVERY_COMPANIES: dict[str, str] = {
 ORDER_NUMBER = re.compile(r"\d{6}-\d{8}-\d{10}")
 ORDER_NUMBER_HINT = "NNNNNN-YYYYMMDD-NNNNNNNNNN"
 
+DEFAULT_ENDPOINT = "https://api.rms.rakuten.co.jp/es/2.0/order/"
 MAX_ORDERS_PER_REQUEST = 100  # updateOrderShippingAsync and getOrder
 MAX_ROWS_PER_BASKET = 20  # ShippingModelList of one 送付先 (basket)
 MAX_VALUE_CHARS = 120  # shippingNumber
