@@ -254,3 +254,11 @@ def test_banner_prints_the_rms_credentials(server):
     banner = server.banner()
     assert server.url + "/es/2.0/order/" in banner
     assert "sandbox-service-secret" in banner and "sandbox-license-key" in banner
+
+
+def test_orders_with_chosen_basket_ids_over_http(server, rms):
+    control = server.url + "/_sandbox/rakuten/orders"
+    assert requests.post(control, json={"orders": [{"orderNumber": N1, "basketIds": [77]}]}).ok
+    assert basket(rms, N1) == 77
+    bad = requests.post(control, json={"orders": [{"orderNumber": "1-2", "basketIds": [1]}]})
+    assert bad.status_code == 400 and "NNNNNN-YYYYMMDD" in bad.json()["error"]

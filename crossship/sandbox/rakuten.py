@@ -202,9 +202,20 @@ class RmsSandbox:
         with self._lock:
             self.options = replace(self.options, **changes)
 
-    def add_order(self, number: str, baskets: int = 1) -> Order:
-        """An order RMS knows, with its baskets (送付先): tests and the demo set them up."""
+    def add_order(
+        self, number: str, baskets: int = 1, basket_ids: list[int] | None = None
+    ) -> Order:
+        """An order RMS knows, with its baskets (送付先): tests, the demo and the bench set them
+        up (``basket_ids`` to choose the ids, as an import file's 送付先ID would give them)."""
+        if not ORDER_NUMBER.fullmatch(number):
+            raise UsageError(f"{number!r} is not an RMS order number NNNNNN-YYYYMMDD-NNNNNNNNNN")
         with self._lock:
+            if basket_ids:
+                if not all(_is_int(b) for b in basket_ids):
+                    raise UsageError("basket ids must be positive whole numbers")
+                order = Order(number, {int(b): [] for b in basket_ids})
+                self._orders[number] = order
+                return order
             return self._order(number, create=True, baskets=baskets) or Order(number, {})
 
     def orders(self) -> dict[str, dict[str, Any]]:
@@ -497,6 +508,12 @@ class RmsSandbox:
                 )
             elif name == "options":
                 self.set_options({k: set(v) if isinstance(v, list) else v for k, v in body.items()})
+            elif name == "orders":
+                for entry in body.get("orders") or []:
+                    self.add_order(
+                        str(entry.get("orderNumber", "")),
+                        basket_ids=[int(b) for b in entry.get("basketIds") or []] or None,
+                    )
             elif name == "process":
                 self.process_now()
             else:
