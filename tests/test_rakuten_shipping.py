@@ -186,9 +186,10 @@ def test_shipment_of_a_checked_order():
     assert one == Shipment("R1", N1, "10746402", "1001", "400000000001", "2026-11-27", "7")
 
 
-def test_encoding_without_a_basket_id_is_refused():
-    with pytest.raises(ValueError, match="basketId"):
-        encode([ship("A", N1, basket="")])
+def test_a_dry_run_without_a_basket_id_shows_null():
+    (request,) = encode([ship("A", N1, basket="")])
+    model = json.loads(request.body)["OrderShippingModelList"][0]
+    assert model["BasketidModelList"][0]["basketId"] is None
 
 
 # ---- results ----------------------------------------------------------------------------

@@ -129,7 +129,15 @@ class RakutenSession:
         is_split_parent: bool = False,
         refs: dict | None = None,
     ) -> OrderCheck:
-        return OrderCheck(errors=check_order(order, carrier, refs or {}), warnings=[])
+        errors = check_order(order, carrier, refs or {})
+        if self.client is not None and not errors and not (refs or {}).get("basket_id"):
+            # a run looked the basket up with getOrder before checking: RMS has no such order
+            errors.append(
+                f"注文番号 (mall_order_id) {order.get('mall_order_id')}: RMS's getOrder does not "
+                "know this order, so its 送付先ID (basket_id) is unknown: check the order number "
+                "in RMS (受注管理), or give basket_id in the import file"
+            )
+        return OrderCheck(errors=errors, warnings=[])
 
     def encode(self, orders: Iterable[Prepared]) -> list[Request]:
         """Requests of at most 100 RMS orders; a split's packages are rows of one basket."""

@@ -210,8 +210,7 @@ def encode(
     """
     grouped: dict[str, dict[str, list[Shipment]]] = {}
     for one in shipments:
-        if not one.basket_id:
-            raise ValueError(f"order {one.order_no} has no basketId: resolve it first")
+        # a dry run may not know a basket yet (a run looks it up first): it shows null
         grouped.setdefault(one.order_id, {}).setdefault(one.basket_id, []).append(one)
     numbers = list(grouped)
     requests = []
@@ -225,7 +224,8 @@ def encode(
                 for one in members:
                     rows.append(SentRow(len(rows) + 1, one.order_no, one.order_id))
                     shipping.append(_shipping_model(one))
-                baskets.append({"basketId": int(basket_id), "ShippingModelList": shipping})
+                basket = int(basket_id) if basket_id else None
+                baskets.append({"basketId": basket, "ShippingModelList": shipping})
             models.append({"orderNumber": number, "BasketidModelList": baskets})
         body = json.dumps(
             {"OrderShippingModelList": models}, ensure_ascii=False, separators=(",", ":")
