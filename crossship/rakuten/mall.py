@@ -47,7 +47,7 @@ from crossship.timeutil import Clock, from_db, to_db
 
 DEFAULT_DEADLINE = timedelta(hours=24)
 PAST_DEADLINE = "NO_RESULT_PAST_DEADLINE"
-# extra RmsClient keyword arguments for every session a run opens (tests: instant backoff)
+# extra RmsClient keyword arguments for every session a run opens (tests: no pacing, no backoff)
 CLIENT_OPTIONS: dict[str, Any] = {}
 
 
@@ -82,12 +82,12 @@ class RakutenSession:
         clock: Clock,
         pace: Pace | None = None,
     ) -> RakutenSession:
+        options = {"pace": pace, **CLIENT_OPTIONS}
         client = RmsClient(
             credentials=credentials,
             store=str(store_row["name"]),
             endpoint=str(store_row.get("endpoint") or DEFAULT_ENDPOINT),
-            pace=pace,
-            **CLIENT_OPTIONS,
+            **options,
         )
         return cls(store_row, client, clock)
 
