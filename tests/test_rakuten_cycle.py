@@ -119,8 +119,9 @@ def shop(tmp_path, fake, monkeypatch) -> Shop:
         s.ok("config", "phase", "create", "完了", "--ship-date", "optional")
         s.ok("config", "carrier", "add", "ヤマト運輸", "--rakuten-delivery-company", "1001")
         s.ok("config", "carrier", "add", "佐川急便", "--amazon-carrier-code", "Sagawa Express")
-        s.ok("config", "store", "add", STORE, "--mall", "rakuten",
-             "--endpoint", server.url + "/es/2.0/order/", "--license-expires", "2027-02-27")  # fmt: skip
+        endpoint = server.url + "/es/2.0/order/"
+        s.ok("config", "store", "add", STORE, "--mall", "rakuten", "--endpoint", endpoint,
+             "--license-expires", "2027-02-27")  # fmt: skip
         s.ok("config", "phase", "add", STORE, "出荷済み", "--move-to", "完了")
         s.ok("config", "mail", "set", "--smtp-host", "127.0.0.1", "--from", "cs@example.jp",
              "--admin", "admin@example.jp", "--notify", "ship@example.jp")  # fmt: skip
