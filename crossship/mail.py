@@ -1,4 +1,5 @@
-"""Result mails (seed 5-2), sent over SMTP to the administrator and the notification addresses."""
+"""Result mails (処理結果メール, CROSS MALL help: Amazon自動出荷通知, 5-2), sent over SMTP to the
+administrator and the notification addresses."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from crossship import i18n
 from crossship.errors import MailError
-from crossship.templating import render_text
+from crossship.templating import render_mail
 
 NOTIFY_SUBJECT = "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
 RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
@@ -24,6 +26,7 @@ class MailSettings:
     sender: str | None = None
     admin: str | None = None
     notify: list[str] = field(default_factory=list)
+    language: str = i18n.DEFAULT_MAIL_LANGUAGE  # shop staff read the mails: Japanese by default
 
     @classmethod
     def from_stored(cls, values: dict[str, Any]) -> MailSettings:
@@ -35,6 +38,7 @@ class MailSettings:
             sender=values.get("from") or None,
             admin=values.get("admin") or None,
             notify=list(values.get("notify") or []),
+            language=i18n.normalise(values.get("language") or i18n.DEFAULT_MAIL_LANGUAGE),
         )
 
     @property
@@ -59,8 +63,18 @@ class Mail:
     body: str
 
 
-def compose(subject: str, template: str, context: dict[str, Any]) -> Mail:
-    return Mail(subject=subject, body=render_text(template, context))
+def title(subject: str) -> str:
+    """The process a subject names: "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ" →
+    "Amazon出荷通知処理(自動)"."""
+    return subject.removeprefix("(CROSSMALL)").removesuffix("のお知らせ")
+
+
+def compose(
+    subject: str, template: str, context: dict[str, Any], language: str = i18n.DEFAULT_MAIL_LANGUAGE
+) -> Mail:
+    """A mail in ``language``; the subject stays the name CROSS MALL gives the process."""
+    body = render_mail(template, {"title": title(subject), **context}, language)
+    return Mail(subject=subject, body=body)
 
 
 def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: float = 30) -> None:

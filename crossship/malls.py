@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -79,6 +80,10 @@ class MallSession(Protocol):
 
         Returns the mall's id for the batch (Amazon's feedId).
         """
+        ...
+
+    def now(self) -> datetime:
+        """The mall's clock, as its answers told it (the run's clock until one did)."""
         ...
 
     def find_lost(self, batch: dict, claimed: set[str]) -> list[str]:

@@ -1,5 +1,5 @@
-"""What the operator does by hand (SPEC §6, seed 5-1, 6, 7): read the history, change an order's
-API status, export the feed for an upload in Seller Central.
+"""What the operator does by hand (SPEC §6; CROSS MALL help: Amazon自動出荷通知, 5-1, 6 and 7):
+read the history, change an order's API status, export the feed for an upload in Seller Central.
 
 Click-free: functions take the Store and plain values and return what happened; the CLI prints it.
 """
@@ -272,7 +272,9 @@ def set_statuses(
     reason: str | None = None,
     now: datetime,
 ) -> StatusSetResult:
-    """Change the API status of orders by hand (seed 6), and move them (seed 7 方法1).
+    """Change the API status of orders by hand, and move them.
+
+    CROSS MALL help: Amazon自動出荷通知, 6 and 7 方法1.
 
     Refused per order, with the reason: unknown orders, orders of non-Amazon stores, FBA orders,
     orders 連携中 (in_progress), and with ``move_to`` a phase that requires a ship date for an
@@ -327,10 +329,10 @@ def _refusal(order: dict, malls: dict[str, str], phase: dict | None) -> str | No
     if mall != "amazon":
         return (
             f"an order of {order['store']!r}, a {mall} store: the API status is kept for Amazon "
-            "orders only (seed 6)"
+            "orders only"
         )
     if order["fba"]:
-        return "an FBA order (fulfilled by Amazon): crossship never notifies it (seed 6)"
+        return "an FBA order (fulfilled by Amazon): crossship never notifies it"
     if order["status"] == Status.IN_PROGRESS:
         return (
             f"連携中 (in_progress) in batch {order['batch_id']}: Amazon has not finished it; "
@@ -384,7 +386,9 @@ def export_feed(
     phase: str | None = None,
     order_nos: Sequence[str] = (),
 ) -> ExportResult:
-    """The flat file `notify run` would send for these orders, changing nothing (seed 6, 7 方法2).
+    """The flat file `notify run` would send for these orders, changing nothing.
+
+    CROSS MALL help: Amazon自動出荷通知, 6 and 7 方法2.
 
     With ``phase``: every order of the store in that phase, whatever its API status, but for FBA
     orders, bundled children and orders whose 管理区分 is not normal (counted in ``left_out``).

@@ -10,6 +10,11 @@ from sqlite_utils import Database, Migrations
 migrations = Migrations("crossship")
 
 
+def known() -> list[str]:
+    """The names of the migrations this crossship knows, oldest first."""
+    return [m.name for m in migrations._migrations]
+
+
 def _run(db: Database, statements: str) -> None:
     # one statement at a time: executescript() would commit the migration's transaction
     for statement in statements.split(";"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, OrdersChanged, UsageError
 from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
+from crossship.pool import DEFAULT_JOBS, describe, map_stores
 from crossship.prepare import prepare
 from crossship.runs import (
     StoreRun,
@@ -37,6 +38,7 @@ class NotifyOptions:
     force: bool = False
     dry_run: bool = False
     mail_transport: Transport | None = None  # None: SMTP; the demo collects the mails instead
+    jobs: int = DEFAULT_JOBS  # stores worked on at once
 
 
 @dataclass
@@ -83,35 +85,64 @@ def notify_run(
     options: NotifyOptions,
     session_factory: SessionFactory = open_session,
 ) -> NotifyResult:
+    """Each store's work on a pool of ``options.jobs`` threads; mails and run records in store
+    name order, each as soon as its store (and every one before it) is done."""
     result = NotifyResult()
-    for row in stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES):
+
+    def work(worker: Store, row: dict) -> tuple[StoreRun, list[DryFeed]]:
+        return _store_run(worker, row, db_path, clock, options, session_factory)
+
+    def failed(row: dict, exc: Exception) -> tuple[StoreRun, list[DryFeed]]:
         run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
+        run.problems.append(describe(exc))
+        return run, []
+
+    rows = stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES)
+    for run, dry_feeds in map_stores(
+        rows, work, failed, open_store=lambda: Store(db_path), jobs=options.jobs
+    ):
         result.runs.append(run)
-        if not row["started"] and (options.store or options.dry_run):
-            run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
-            if options.store:
-                run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
+        result.dry_feeds.extend(dry_feeds)
+        if run.skipped or run.dry_run:
             continue
-        if not options.force and not options.dry_run:
-            run.skipped = not_due(store, row, "notify", run.started_at)
-            if run.skipped:
-                continue
-        if options.dry_run:
-            try:
-                result.dry_feeds.extend(_dry_run(store, row, run))
-            except CrossshipError as exc:
-                run.problems.append(exc.message)
-            continue
-        try:
-            session = session_factory(row, db_path, clock)
-            _notify_store(store, row, session, clock, run)
-        except CrossshipError as exc:  # one store's failure (a broken template) stops no other
-            run.problems.append(exc.message)
         send_mail(
             store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2", options.mail_transport
         )
         record(store, run, clock())
     return result
+
+
+def _store_run(
+    store: Store,
+    row: dict,
+    db_path: Path,
+    clock: Clock,
+    options: NotifyOptions,
+    session_factory: SessionFactory,
+) -> tuple[StoreRun, list[DryFeed]]:
+    """One store's part of a run, on a worker thread with its own ``store`` connection."""
+    run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
+    if not row["started"] and (options.store or options.dry_run):
+        run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
+        if options.store:
+            run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
+        return run, []
+    if not options.force and not options.dry_run:
+        run.skipped = not_due(store, row, "notify", run.started_at, run.said)
+        if run.skipped:
+            return run, []
+    if options.dry_run:
+        try:
+            return run, _dry_run(store, row, run)
+        except CrossshipError as exc:
+            run.problems.append(exc.message)
+            return run, []
+    try:
+        session = session_factory(row, db_path, clock)
+        _notify_store(store, row, session, clock, run)
+    except CrossshipError as exc:  # one store's failure (a broken template) stops no other
+        run.problems.append(exc.message)
+    return run, []
 
 
 # ------------------------------------------------------------------------------- one store
@@ -271,7 +302,7 @@ def _reconcile(
         end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
         run.problems.append(f"batch {batch['id']}: {message}")
         return False
-    age = clock() - from_db(batch["submit_started_at"])
+    age = session.now() - from_db(batch["submit_started_at"])  # both on the mall's clock
     if age >= RELEASE_AFTER:
         message = "Amazon never created a feed for this batch; back to 未連携 to be sent again"
         end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)

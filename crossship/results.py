@@ -14,6 +14,7 @@ from crossship import mail
 from crossship.errors import AmazonError, CrossshipError, ReportParseError
 from crossship.malls import MallSession, Result, SessionFactory, open_session
 from crossship.notify import NotifyResult, stores_for_run
+from crossship.pool import DEFAULT_JOBS, describe, map_stores
 from crossship.runs import (
     StoreRun,
     Transport,
@@ -38,29 +39,56 @@ def results_fetch(
     force: bool = False,
     session_factory: SessionFactory = open_session,
     mail_transport: Transport | None = None,
+    jobs: int = DEFAULT_JOBS,
 ) -> NotifyResult:
+    """Each store's batches on a pool of ``jobs`` threads; mails and run records in store name
+    order, each as soon as its store (and every one before it) is done."""
     result = NotifyResult()
-    for row in stores_for_run(store, store_name, also_with=("submitted",)):
+
+    def work(worker: Store, row: dict) -> StoreRun:
+        return _store_run(worker, row, db_path, clock, force, session_factory)
+
+    def failed(row: dict, exc: Exception) -> StoreRun:
         run = StoreRun(store=row["name"], job="results", started_at=clock())
+        run.problems.append(describe(exc))
+        return run
+
+    rows = stores_for_run(store, store_name, also_with=("submitted",))
+    for run in map_stores(rows, work, failed, open_store=lambda: Store(db_path), jobs=jobs):
         result.runs.append(run)
-        if not force:
-            run.skipped = not_due(store, row, "results", run.started_at)
-            if run.skipped:
-                continue
-        batches = store.batches(store=row["name"], states=("submitted",))
-        if batches:
-            try:
-                session = session_factory(row, db_path, clock)
-            except CrossshipError as exc:
-                run.problems.append(exc.message)
-            else:
-                targets = {t["phase"]: t["move_to"] for t in store.list_targets(row["name"])}
-                deadline = timedelta(hours=row["result_deadline_hours"])
-                for batch in batches:
-                    _fetch_batch(store, session, batch, targets, deadline, clock, run)
+        if run.skipped:
+            continue
         send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2", mail_transport)
         record(store, run, clock())
     return result
+
+
+def _store_run(
+    store: Store,
+    row: dict,
+    db_path: Path,
+    clock: Clock,
+    force: bool,
+    session_factory: SessionFactory,
+) -> StoreRun:
+    """One store's part of a fetch, on a worker thread with its own ``store`` connection."""
+    run = StoreRun(store=row["name"], job="results", started_at=clock())
+    if not force:
+        run.skipped = not_due(store, row, "results", run.started_at, run.said)
+        if run.skipped:
+            return run
+    batches = store.batches(store=row["name"], states=("submitted",))
+    if batches:
+        try:
+            session = session_factory(row, db_path, clock)
+        except CrossshipError as exc:
+            run.problems.append(exc.message)
+        else:
+            targets = {t["phase"]: t["move_to"] for t in store.list_targets(row["name"])}
+            deadline = timedelta(hours=row["result_deadline_hours"])
+            for batch in batches:
+                _fetch_batch(store, session, batch, targets, deadline, clock, run)
+    return run
 
 
 def _fetch_batch(
@@ -158,8 +186,12 @@ def _apply(
     for order in store.batch_orders(batch["id"]):
         order_no = order["order_no"]
         found = outcome.orders.get(order_no)
-        if found is None:  # a sent order the report does not mention was accepted
-            status, message, warnings = Status.SUCCESS, "", []
+        if found is None:  # never assumed a success: the mall must account for every order
+            status, warnings = Status.RESULT_FAILED, []
+            message = (
+                f"the result of feed {batch['feed_id']} does not account for this order: "
+                "check it in Seller Central"
+            )
         else:
             status, message, warnings = found.status, found.message, found.warnings
         text = "; ".join([message, *warnings]) if message else "; ".join(warnings)

@@ -11,31 +11,33 @@ from typing import Any
 
 from crossship import mail as mailer
 from crossship.errors import CrossshipError
+from crossship.i18n import N_
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
 
-# what the operator does next, per API status (seed 5-1)
+# what the operator does next, per API status (CROSS MALL help: Amazon自動出荷通知, 5-1, 対応方法);
+# English message ids, shown in the mail's language
 ADVICE = {
-    "in_progress": "追加の作業は必要ありません。",
-    "success": "追加の作業はありません。",
-    "notify_failed": (
-        "Amazon側に出荷情報が登録されていません。再度出荷通知が必要です "
-        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    "in_progress": N_("Nothing more to do."),
+    "success": N_("Nothing to do."),
+    "notify_failed": N_(
+        "The shipment is not registered at the mall: notify it again "
+        "(crossship status set ORDER_NO --to pending --move-to TARGET_PHASE)."
     ),
-    "result_failed": (
-        "セラーセントラルで該当注文の出荷情報を確認してください。登録されていない場合は再度出荷通知が"
-        "必要です。登録されている場合は crossship status set 管理番号 --to success "
-        "で正常にしてください。"
+    "result_failed": N_(
+        "Check the order's shipment at the mall (Seller Central, RMS, ストアクリエイターPro). "
+        "If it is not registered, notify it again; if it is, set it 正常 with "
+        "crossship status set ORDER_NO --to success."
     ),
-    "error": (
-        "設定情報や注文情報を確認し、修正してください "
-        "(crossship orders update / config carrier add)。修正後、再度出荷通知が必要です "
-        "(crossship status set 管理番号 --to pending --move-to 対象処理フェーズ)。"
+    "error": N_(
+        "Check and correct the settings or the order (crossship orders update / config carrier "
+        "add), then notify it again (crossship status set ORDER_NO --to pending --move-to "
+        "TARGET_PHASE)."
     ),
-    "pending": "次回の自動出荷通知で送信されます。",
+    "pending": N_("It is sent by the next automatic run."),
 }
 
 
@@ -46,9 +48,24 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
     return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
 
 
-def not_due(store: Store, row: dict, job: str, now: datetime) -> str | None:
-    """Why a store's job is skipped now (the 15-minute guard), or None when it is due."""
-    due = next_due(store.last_run(row["name"], job), row["interval_minutes"])
+def not_due(
+    store: Store, row: dict, job: str, now: datetime, said: list[str] | None = None
+) -> str | None:
+    """Why a store's job is skipped now (the 15-minute guard), or None when it is due.
+
+    A last run recorded after ``now`` means the clock moved back (or once ran ahead): the job is
+    due, and ``said`` gets one line about it. The run this one records becomes the last, so it is
+    said once, not at every run until the clock catches up.
+    """
+    last = store.last_run(row["name"], job)
+    if last is not None and from_db(last) > now + EARLY_GRACE:
+        if said is not None:
+            said.append(
+                f"the last {job} run is recorded at {local_iso(last)}, after now "
+                f"({local_iso(to_db(now))}): the clock moved back; running now"
+            )
+        return None
+    due = next_due(last, row["interval_minutes"])
     if due is None or now >= due:
         return None
     return f"not due until {local_iso(to_db(due))} (use --force to run now)"
@@ -71,6 +88,7 @@ class StoreRun:
     warnings: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # run-level failures: exit 1
     notes: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # said on stderr even without -v (not -q)
     moved: int = 0
     mail_error: str | None = None
 
@@ -111,7 +129,7 @@ class StoreRun:
             "statuses": dict(self.statuses),
             "moved": self.moved,
             "problems": self.problems,
-            "notes": self.notes,
+            "notes": self.said + self.notes,
             "warnings": len(self.warnings),
             "mail_error": self.mail_error,
         }
@@ -152,7 +170,8 @@ def send_mail(
     context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
     try:
         deliver = transport or mailer.send
-        deliver(settings, smtp_password(db_path), mailer.compose(subject, template, context))
+        mail = mailer.compose(subject, template, context, settings.language)
+        deliver(settings, smtp_password(db_path), mail)
     except CrossshipError as exc:
         run.mail_error = exc.message
 

@@ -44,6 +44,7 @@ MAIL_DEFAULTS: dict[str, Any] = {
     "from": None,
     "admin": None,
     "notify": [],
+    "language": "ja",
 }
 
 _ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+")
@@ -173,7 +174,10 @@ def target_text(target: dict) -> str:
 
 
 def optional_phase_warning(phase: str) -> str:
-    """SPEC §4 / seed 3-1: an optional ship-date phase as a target works, but is not recommended."""
+    """An optional ship-date phase as a target works, but is not recommended.
+
+    SPEC §4; CROSS MALL help: Amazon自動出荷通知, 3-1.
+    """
     return (
         f"phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
         "date, so orders without one will end in エラー; the recommended setting is required "
@@ -193,7 +197,10 @@ class TargetAdded:
 
 
 def add_target(store: Store, store_name: str, phase: str, move_to: str | None) -> TargetAdded:
-    """Make ``phase`` a target phase of a store (seed 3-2); nothing starts by this."""
+    """Make ``phase`` a target phase of a store; nothing starts by this.
+
+    CROSS MALL help: Amazon自動出荷通知, 3-2.
+    """
     row = store.get_store(store_name)
     phase_row = store.get_phase(phase)
     store.add_target(store_name, phase, move_to)
@@ -229,7 +236,10 @@ def phases_with_targets(store: Store) -> list[dict[str, Any]]:
 
 
 def carrier_values(code: str, name: str | None, ship_method: str | None) -> dict[str, Any]:
-    """Amazon fields of a carrier (seed Q2): a code, a name when the code is ``Other``."""
+    """Amazon fields of a carrier: a code, a name when the code is ``Other``.
+
+    CROSS MALL help: Amazon自動出荷通知, Q2.
+    """
     code = code.strip()
     if not code:
         raise UsageError("--amazon-carrier-code must not be empty (Amazon Japan requires it)")
@@ -255,7 +265,8 @@ def carrier_values(code: str, name: str | None, ship_method: str | None) -> dict
 def ship_method_warning(carrier: str) -> str:
     return (
         f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
-        "「ship-methodの項目が記入されていないか入力内容が無効です」 (seed Q2); set one with "
+        "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
+        "set one with "
         f"`crossship config carrier add {carrier} --amazon-carrier-code ... "
         "--amazon-ship-method TEXT`"
     )
@@ -278,9 +289,14 @@ def mail_changes(
     sender: str | None = None,
     admin: str | None = None,
     notify: Sequence[str] | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Checked mail settings from command-line values; None means "not given", "" clears."""
     changes: dict[str, Any] = {}
+    if language is not None:
+        if language not in ("ja", "en"):
+            raise UsageError(f"--language {language!r}: use ja or en")
+        changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
         if any(c.isspace() for c in host):
@@ -405,7 +421,7 @@ def update_order(
     if "tracking_number" in changes and changes["tracking_number"] is None:
         edit.warnings.append(
             f"order {order_no} has no tracking number now: it is sent without one, which hurts "
-            "the Valid Tracking Rate (seed Q4)"
+            "the Valid Tracking Rate (追跡可能率, CROSS MALL help, Q4)"
         )
     store.update_order(order_no, changes, now)
     return edit

@@ -18,6 +18,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
+from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.statuses import Status
 
@@ -183,21 +184,113 @@ class OrderImport:
             self._items.clear()
 
 
-class Store:
-    """A crossship database. Opening it applies any pending migrations."""
+class _Database(Database):
+    """sqlite-utils' Database whose outermost ``atomic()`` takes the write lock at once.
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    A deferred BEGIN that reads first and writes later cannot wait for the lock: SQLite fails it
+    with SQLITE_BUSY when another connection wrote meanwhile, busy timeout or not. BEGIN IMMEDIATE
+    waits its turn (up to the busy timeout), so concurrent runs and a job's worker threads queue
+    their short writes instead of failing. Nested blocks stay savepoints.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+class Store:
+    """A crossship database. Opening it applies any pending migrations.
+
+    ``create=False`` (every command but ``init``) refuses a path where no database is, instead of
+    creating an empty one there. Either way a database written by a newer crossship (a migration
+    this one does not know) or an SQLite file that is not crossship's is refused, unchanged.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(
+                f"no crossship database at {self.path}: create it with `crossship init`, or "
+                "name yours with --db or CROSSSHIP_DB"
+            )
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            self.db = Database(conn)
-            self._configure()
-            migrations.apply(self.db)
+            self.db: Database = _Database(conn)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+                self._check_schema(create)  # reads only: a refused file is left as it was
+                self._configure()
+                migrations.apply(self.db)
+            except BaseException:
+                self.db.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+
+    def _check_schema(self, create: bool) -> None:
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in known_migrations()]
+        if unknown:
+            raise StoreError(
+                f"database {self.path} was written by a newer crossship (schema migration "
+                f"{unknown[0]} is unknown to this one): upgrade crossship; nothing was changed"
+            )
+        if applied:
+            return
+        tables = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path} is an SQLite database but not crossship's (tables: {shown}): "
+                "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+            )
+        if not create:
+            raise StoreError(
+                f"database {self.path} is empty: create crossship's tables with `crossship init`"
+            )
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """An existing database opened for reading only: no migration, no write, and a missing
+        file is not created (`crossship check` must leave the database as it found it)."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(f"no database at {self.path}: create it with `crossship init`")
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.execute("PRAGMA query_only = ON")
+            self.db = Database(conn)
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        return self
 
     def _configure(self) -> None:
         conn = self.db.conn
@@ -855,8 +948,11 @@ class Store:
     # ----------------------------------------------------------------------------- runs
 
     def last_run(self, store: str, job: str) -> str | None:
+        """When the most recently recorded run started (not the latest time: a clock that moved
+        back must not leave a run "in the future" as the last one for ever)."""
         row = self._one(
-            "SELECT max(started_at) AS t FROM runs WHERE store = ? AND job = ?", [store, job]
+            "SELECT started_at AS t FROM runs WHERE store = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            [store, job],
         )
         return row["t"] if row else None
 
@@ -899,4 +995,28 @@ class Store:
             "SELECT * FROM runs WHERE store = ? AND job = ? ORDER BY started_at DESC, id DESC "
             "LIMIT 1",
             [store, job],
+        )
+
+    # ----------------------------------------------------------------------------- health
+
+    def quick_check(self, limit: int = 10) -> list[str]:
+        """SQLite's PRAGMA quick_check: ``["ok"]`` for a sound database, else what is wrong."""
+        return [row[0] for row in self.db.execute(f"PRAGMA quick_check({int(limit)})")]
+
+    def pending_migrations(self) -> list[str]:
+        """Schema migrations this crossship has that the database lacks (read only)."""
+        return [m.name for m in migrations.pending(self.db)]
+
+    def failed_order_summary(self, store: str | None = None) -> list[dict]:
+        """Per store and status, the orders now in error / notify_failed / result_failed: their
+        count and the one waiting longest (``order_no``, ``since``), by store then status."""
+        where, params = "", []
+        if store:
+            where, params = " AND store = ?", [store]
+        # SQLite takes a bare column (order_no) from the row where min() found its value
+        return self._rows(
+            "SELECT store, status, count(*) AS count, min(updated_at) AS since, order_no "
+            "FROM orders WHERE status IN ('error', 'notify_failed', 'result_failed')"
+            f"{where} GROUP BY store, status ORDER BY store, status",
+            params,
         )

@@ -17,28 +17,28 @@ fi
 
 crossship init
 
-# Phases (処理フェーズ, seed 3-1). Only 出荷済み is a target phase, so it requires a ship date.
+# Phases (処理フェーズ, as 【システム設定>処理フェーズ】). Only 出荷済み is a target phase, so it requires a ship date.
 crossship config phase create 新規受付 --ship-date optional
 crossship config phase create 出荷待ち --ship-date optional
 crossship config phase create 出荷済み --ship-date required
 crossship config phase create 完了 --ship-date optional
 
-# Carriers (配送便, seed Q2). 日本郵便 has no ship-method on purpose: Amazon accepts its orders
-# with the ship-method warning of seed Q2.
+# Carriers (配送便, as 【マスタ登録>配送便】). 日本郵便 has no ship-method on purpose: Amazon accepts its orders
+# with the ship-method warning of CROSS MALL help: Amazon自動出荷通知, Q2.
 crossship config carrier add ヤマト運輸 --amazon-carrier-code "Yamato Transport" --amazon-ship-method 宅急便
 crossship config carrier add 佐川急便 --amazon-carrier-code "Sagawa Express" --amazon-ship-method 飛脚宅配便
 crossship config carrier add 日本郵便 --amazon-carrier-code "Japan Post"
 
-# Stores (店舗): an Amazon store and a Rakuten one whose orders share the phases (seed Q3).
+# Stores (店舗): an Amazon store and a Rakuten one whose orders share the phases (CROSS MALL help: Amazon自動出荷通知, Q3).
 crossship config store add amazon-main --mall amazon
 crossship config store add rakuten-shop --mall rakuten
 
-# Target phase (seed 3-2): amazon-main notifies its orders in 出荷済み and moves them to 完了.
+# Target phase (as 【自動注文連携>自動注文連携店舗一覧】): amazon-main notifies its orders in 出荷済み and moves them to 完了.
 crossship config phase add amazon-main 出荷済み --move-to 完了
 
-# Result mails (seed 5-2): a local SMTP server, e.g. `python -m aiosmtpd -n -l 127.0.0.1:1025`.
+# Result mails (処理結果メール): a local SMTP server, e.g. `python -m aiosmtpd -n -l 127.0.0.1:1025`.
 crossship config mail set --smtp-host 127.0.0.1 --smtp-port 1025 --no-starttls --from crossship@example.jp --admin admin@example.jp --notify shipping@example.jp
 
-# Adding a target phase starts nothing (seed 3-2); starting the store is the last, deliberate
-# step (seed 4). From here on cron's `crossship notify run` sends amazon-main's orders in 出荷済み.
+# Adding a target phase starts nothing (CROSS MALL help: Amazon自動出荷通知, 3-2); starting the store is the last, deliberate
+# step (as 【自動注文連携>自動処理 開始/停止】). From here on cron's `crossship notify run` sends amazon-main's orders in 出荷済み.
 crossship auto start amazon-main

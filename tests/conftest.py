@@ -4,6 +4,7 @@
   (``exit_code``, ``stdout``, ``stderr`` kept apart) and asserts nothing itself.
 - ``db_path``: the test's database path (CROSSSHIP_DB).
 - ``credentials``: the test's credentials path (CROSSSHIP_CREDENTIALS), not created.
+- ``initialised``: ``crossship init`` run on the test's database (only init creates one).
 - ``configured``: the configuration of examples/setup.sh, applied by running that script's
   ``crossship`` lines through ``run`` (phases, carriers, amazon-main and rakuten-shop, target
   phase 出荷済み → 完了, mail to 127.0.0.1:1025, amazon-main started). Returns the db path.
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from crossship import i18n
 from crossship.cli import cli
 from crossship.store import Store
 
@@ -41,6 +43,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CROSSSHIP_DB", str(tmp_path / "crossship.db"))
     monkeypatch.setenv("CROSSSHIP_CREDENTIALS", str(tmp_path / "credentials.toml"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    # messages in English whatever the machine's locale; the language tests choose their own
+    monkeypatch.setenv("CROSSSHIP_LANG", "en")
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    i18n.set_language("en")
     return tmp_path
 
 
@@ -80,6 +86,14 @@ def setup_commands(path: Path = SETUP_SH) -> list[list[str]]:
         if words and words[0] == "crossship":
             commands.append(words[1:])
     return commands
+
+
+@pytest.fixture
+def initialised(run: RunCli, db_path: Path) -> Path:
+    """`crossship init` on the test's database: no other command creates one."""
+    result = run(["init"], catch=False)
+    assert result.exit_code == 0, result.stderr
+    return db_path
 
 
 @pytest.fixture

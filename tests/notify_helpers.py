@@ -62,7 +62,7 @@ SECRETS = {
     "REFRESH_TOKEN": "Atzr|refresh-token-value-0123456789",
 }
 
-SAMPLES = Path("/work/shared/reference/amazon/samples")
+SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 REPORTS = Path(__file__).parent / "fixtures" / "reports"
 # 13:45 in Tokyo: the first cron run of the tests
 T0 = datetime(2026, 11, 27, 4, 45, tzinfo=UTC)

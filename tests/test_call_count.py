@@ -43,6 +43,7 @@ def configured(run, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> 
     ):
         monkeypatch.setenv(f"CROSSSHIP_AMAZON_MAIN_{name}", value)
     for args in (
+        ["init"],
         ["config", "phase", "create", "出荷済み"],
         ["config", "phase", "create", "完了", "--ship-date", "optional"],
         ["config", "carrier", "add", "ヤマト運輸", "--amazon-carrier-code", "Yamato Transport",

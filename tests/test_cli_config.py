@@ -13,6 +13,9 @@ import pytest
 from crossship import settings
 from crossship.store import Store
 
+# every command but init needs a database: these tests start from an initialised one
+pytestmark = pytest.mark.usefixtures("initialised")
+
 SETUP_SH = Path(__file__).resolve().parent.parent / "examples" / "setup.sh"
 
 
@@ -27,14 +30,15 @@ def one_error(result) -> str:
 # ----------------------------------------------------------------------------- init
 
 
-def test_init_creates_the_database_and_is_idempotent(run, db_path):
-    first = run("init", catch=False)
+def test_init_creates_the_database_and_is_idempotent(run, tmp_path):
+    db_path = tmp_path / "fresh.db"
+    first = run(["--db", str(db_path), "init"], catch=False)
     assert first.exit_code == 0
     assert first.stdout == ""
     assert f"Database created: {db_path}" in first.stderr
     assert "0001_initial" in first.stderr
     assert db_path.exists()
-    again = run("init", catch=False)
+    again = run(["--db", str(db_path), "init"], catch=False)
     assert again.exit_code == 0
     assert "up to date" in again.stderr
 

@@ -15,6 +15,9 @@ import pytest
 from crossship.statuses import Status
 from crossship.store import StatusChange
 
+# every command but init needs a database: these tests start from an initialised one
+pytestmark = pytest.mark.usefixtures("initialised")
+
 FIELDS = [
     "order_no", "store", "mall_order_id", "phase", "category", "fba", "bundle_parent",
     "split_from", "ship_date", "carrier", "tracking_number", "status", "status_label",

@@ -298,6 +298,7 @@ def test_a_run_with_no_started_store_says_so(tmp_path) -> None:
 
     from crossship.cli import cli
 
+    assert CliRunner().invoke(cli, ["--db", str(tmp_path / "c.db"), "init"]).exit_code == 0
     for job in (["notify", "run"], ["results", "fetch"]):
         result = CliRunner().invoke(cli, ["--db", str(tmp_path / "c.db"), *job])
         assert result.exit_code == 0

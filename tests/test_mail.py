@@ -20,7 +20,6 @@ from notify_helpers import (
 from crossship import mail
 from crossship.errors import MailError
 from crossship.mail import NOTIFY_SUBJECT, RESULTS_SUBJECT
-from crossship.runs import ADVICE
 
 env = notify_helpers.env  # fixtures
 amazon_mock = notify_helpers.amazon_mock
@@ -179,7 +178,7 @@ def test_results_mail_lists_each_error_with_amazons_message_and_the_advice(
     assert RESULTS_SUBJECT == "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
     assert envelope.rcpt_tos == RECIPIENTS
     body = message.get_content()
-    assert f"結果を取得したfeedId: {FEED_ID}" in body
+    assert f"結果を取得したモール側ID: {FEED_ID}" in body
     assert "正常: 2 件 (うち警告あり 1 件)" in body
     assert "エラー: 1 件" in body
     assert "移動先処理フェーズへ移動した注文: 2 件" in body
@@ -187,7 +186,7 @@ def test_results_mail_lists_each_error_with_amazons_message_and_the_advice(
         "管理番号 A00001 (注文番号 250-1234567-1234567) [エラー] 18028: Your order cannot be "
         "found using order-id 250-1234567-1234567."
     ) in body
-    assert f"対応方法: {ADVICE['error']}" in body
+    assert "対応方法: 設定情報や注文情報を確認し、修正してください" in body
     assert "管理番号 A00002: 99001: The ship-method field is missing or invalid." in body
 
 
@@ -205,7 +204,7 @@ def test_results_mail_for_a_result_failed_batch_gives_the_seller_central_advice(
     body = one_mail(box)[1].get_content()
     assert "通知結果取得失敗: 1 件" in body
     assert "[通知結果取得失敗]" in body
-    assert f"対応方法: {ADVICE['result_failed']}" in body
+    assert "対応方法: モールの管理画面 (セラーセントラル、RMS、ストアクリエイターPro)" in body
 
 
 def test_no_results_mail_while_amazon_is_still_processing(
@@ -319,3 +318,28 @@ def test_a_wrong_smtp_password_is_a_mail_error_without_the_password() -> None:
 def test_incomplete_mail_settings_name_the_missing_options() -> None:
     with pytest.raises(MailError, match="--smtp-host, --from"):
         mail.send(mail.MailSettings(admin="a@example.jp"), None, mail.Mail("s", "b"))
+
+
+def test_mail_language_english_when_set(env: Env, smtp: tuple[Mailbox, int]) -> None:
+    box, port = smtp
+    env.mail(port=port, language="en")
+    env.add(order(1), order(2), order(3, ship_date=None))
+    env.amazon.send_ok()
+
+    result = env.cli("--lang", "ja", "notify", "run")  # the reader's language is not the mail's
+
+    assert result.exit_code == 0, result.stderr
+    _envelope, message = one_mail(box)
+    assert message["Subject"] == NOTIFY_SUBJECT  # CROSS MALL's name for the process, always
+    body = message.get_content()
+    assert body.startswith("Amazon出荷通知処理(自動) was run.")
+    assert "Orders sent: 2" in body and "Errors (エラー): 1" in body
+    assert "送信した注文" not in body and "管理番号" not in body
+
+
+def test_config_mail_set_language_is_checked_and_kept(run, db_path) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    assert run(["config", "mail", "set", "--language", "fr"]).exit_code == 2
+    assert run(["config", "mail", "set", "--language", "en"]).exit_code == 0
+    shown = run(["config", "mail", "show", "--format", "json"])
+    assert '"language": "en"' in shown.stdout

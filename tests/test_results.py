@@ -224,6 +224,32 @@ def test_split_orders_get_their_own_rows_outcome(env: Env) -> None:
     assert "18025: Quantity too large." in env.get("A00002")["message"]
 
 
+def test_an_order_the_malls_result_does_not_name_is_result_failed_never_success(
+    env: Env,
+) -> None:
+    from dataclasses import replace
+
+    from crossship.amazon.mall import AmazonSession
+
+    class Forgetful(AmazonSession):
+        """A mall whose result reading leaves one order out."""
+
+        def read_result(self, poll, sent):
+            result = super().read_result(poll, sent)
+            return replace(result, orders={k: v for k, v in result.orders.items() if k != "A00002"})
+
+    sent(env, order(1), order(2))
+    env.amazon.token()
+    env.amazon.result(report_en(2, 2, []))
+
+    env.fetch(session_factory=lambda row, db, clock: Forgetful.open(row, db, clock))
+
+    assert (env.status("A00001"), env.get("A00001")["phase"]) == ("success", DESTINATION)
+    missing = env.get("A00002")
+    assert (missing["status"], missing["phase"]) == ("result_failed", TARGET)
+    assert "Seller Central" in missing["message"]
+
+
 def test_file_level_fatal_row_in_a_done_report_makes_every_order_error(env: Env) -> None:
     sent(env, order(1), order(2))
     env.amazon.token()

@@ -16,7 +16,7 @@ from crossship.errors import NotFound, UsageError
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.sandbox import processing as p
 
-SAMPLES = Path("/work/shared/reference/amazon/samples")
+SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 FEEDS = "/feeds/2021-06-30"
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
 JP = "A1VC38T7YXB528"

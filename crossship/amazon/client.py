@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import email.message
+import email.utils
 import gzip
 import html
 import json
@@ -22,7 +23,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.client import RemoteDisconnected
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -134,6 +135,7 @@ class AmazonClient:
         rand: Callable[[], float] = random.random,
         session: requests.Session | None = None,
         user_agent: str = f"crossship/{__version__}",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -149,6 +151,9 @@ class AmazonClient:
         self.user_agent = user_agent
         self.calls: collections.Counter[str] = collections.Counter()
         self._access_token: str | None = None
+        self.clock = clock
+        # Amazon's clock minus ours, learned from the Date header of its answers (None: none yet)
+        self.offset: timedelta | None = None
 
     def __repr__(self) -> str:
         return f"AmazonClient(endpoint={self.endpoint!r})"
@@ -162,6 +167,33 @@ class AmazonClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ---- Amazon's clock -------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """Amazon's time now, as far as its answers told (our clock until one did).
+
+        A Date header is truncated to the second and stamped before the answer travelled, so the
+        time learned from it is never later than Amazon's: a window starting there never misses
+        a feed Amazon created after that moment.
+        """
+        return self.clock() + (self.offset or timedelta(0))
+
+    def learn_time(self) -> None:
+        """Make sure Amazon's time is known before a window is computed (the LWA answer has one)."""
+        self._token()
+
+    def _learn_date(self, response: requests.Response) -> None:
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            date = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return  # a garbled Date teaches nothing
+        if date.tzinfo is None:
+            return
+        self.offset = date - self.clock()
 
     # ---- Feeds API ------------------------------------------------------------------------
 
@@ -362,6 +394,7 @@ class AmazonClient:
                 attempt,
             )
             raise
+        self._learn_date(response)
         log.debug(
             "%s %s %s -> %d (attempt %d)",
             op,

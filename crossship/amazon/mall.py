@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,6 @@ from crossship.malls import OrderCheck, Outcome, Poll, Result
 from crossship.secrets import store_secrets
 from crossship.timeutil import Clock, from_db, to_db
 
-# Amazon's createdTime and our clock may disagree a little: look this far before the submit time
-CLOCK_SKEW = timedelta(minutes=2)
 WAITING = ("IN_QUEUE", "IN_PROGRESS")
 # extra AmazonClient keyword arguments for every session a run opens (tests: instant backoff)
 CLIENT_OPTIONS: dict[str, Any] = {}
@@ -61,13 +59,21 @@ class AmazonSession:
             refresh_token=secrets.refresh_token or "",
         )
         client = AmazonClient(
-            credentials=credentials, endpoint=endpoint, token_url=token_url, **CLIENT_OPTIONS
+            credentials=credentials,
+            endpoint=endpoint,
+            token_url=token_url,
+            clock=clock,
+            **CLIENT_OPTIONS,
         )
         return cls(store_row, client, clock)
 
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()
+
+    def now(self) -> datetime:
+        """Amazon's clock (learned from its answers; ours until it answered)."""
+        return self.client.now() if self.client else self.clock()
 
     @property
     def _api(self) -> AmazonClient:
@@ -98,21 +104,30 @@ class AmazonSession:
         commit({"state": "document_created", "feed_document_id": document["feedDocumentId"]})
         self._api.upload(document["url"], batch["feed"], self.content_type)
         commit({"state": "uploaded"})
-        # from here on Amazon may hold a feed for this batch: never send it again blindly
-        commit({"state": "submitting", "submit_started_at": to_db(self.clock())})
+        # from here on Amazon may hold a feed for this batch: never send it again blindly. The
+        # moment is kept on Amazon's clock: only feeds created at or after it can be this batch's
+        commit({"state": "submitting", "submit_started_at": to_db(self.now())})
         return self._api.create_feed(
             document["feedDocumentId"], feed_type=FEED_TYPE, marketplace_ids=(self.marketplace,)
         )
 
     def find_lost(self, batch: dict, claimed: set[str]) -> list[str]:
-        since = from_db(batch["submit_started_at"]) - CLOCK_SKEW
+        """Feeds that could be this batch: created (on Amazon's clock) at or after the moment it
+        entered ``submitting``, of our type, owned by no other batch. A feed created before then
+        is someone else's (another system, an upload by hand) and is never adopted."""
+        self._api.learn_time()
+        # seconds floored: createdTime has whole seconds. Never after Amazon's now, which
+        # getFeeds refuses with a 400 (a clock that moved must not hide the feed)
+        since = min(from_db(batch["submit_started_at"]), self.now()).replace(microsecond=0)
         feeds = self._api.get_feeds(
             created_since=since, feed_types=(FEED_TYPE,), marketplace_ids=(self.marketplace,)
         )
         return [
             f["feedId"]
             for f in feeds
-            if f["feedId"] not in claimed and f.get("feedType", FEED_TYPE) == FEED_TYPE
+            if f["feedId"] not in claimed
+            and f.get("feedType", FEED_TYPE) == FEED_TYPE
+            and not _created_before(f, since)
         ]
 
     # --------------------------------------------------------------------- results
@@ -173,3 +188,15 @@ class AmazonSession:
         except ReportParseError:  # a broken report must not hide the feed's failure itself
             return decode_report(poll.report, poll.report_charset)[:500]
         return "; ".join(f"{r.code}: {r.message}" for r in parsed.rows)
+
+
+def _created_before(feed: dict, since: datetime) -> bool:
+    """True when the feed's createdTime is before ``since`` (an unreadable time is kept)."""
+    text = feed.get("createdTime")
+    if not isinstance(text, str):
+        return False
+    try:
+        created = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created < since

@@ -475,7 +475,9 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
 
     Errors and fatal rows make their order `error`; a file-level fatal makes every order `error`;
     warnings stay on `success` orders. An error we cannot attribute makes every order without an
-    error of its own `result_failed`, since any of them may be the one that failed.
+    error of its own `result_failed`, since any of them may be the one that failed; so does a
+    report that does not account for every row sent (its processed count differs, or it names an
+    order id or record this batch did not send). Every order sent gets an explicit outcome.
     """
     order_nos = list(dict.fromkeys(row.order_no for row in sent))
     # only the orders the report names get lists: most of 100,000 orders are clean successes
@@ -513,12 +515,55 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
         if unmatched_errors
         else ""
     )
+    unaccounted = _unaccounted(report, sent)
+    if unaccounted:
+        if report.processed is None or report.processed == len(sent):
+            notes.append(unaccounted)  # (a count that differs has its own note below)
+        unaccounted = (
+            f"{unaccounted}: the report may be another feed's, so whether Amazon received this "
+            "order is unknown; check it in Seller Central"
+        )
+    unknown = "; ".join(m for m in (unmatched, unaccounted) if m)
     orders = {
-        no: _order_outcome(no, errors.get(no, ()), warnings.get(no, ()), unmatched)
+        no: _order_outcome(no, errors.get(no, ()), warnings.get(no, ()), unknown)
         for no in order_nos
     }
     notes.extend(_count_notes(report, len(sent)))
     return BatchOutcome(orders=orders, notes=notes)
+
+
+def _unaccounted(report: ProcessingReport, sent: Sequence[SentRow]) -> str:
+    """Why the report does not account for every row sent ("" when it does).
+
+    A report is ours only when Amazon processed exactly the rows we sent and every order id and
+    record number it names is one of them: a feed someone else created (adopted after a lost
+    createFeed answer) must never turn our orders 正常.
+    """
+    if report.processed is None:
+        return "Amazon's report gives no count of the records it processed"
+    if report.processed != len(sent):
+        return (
+            f"Amazon's report counts {_records(report.processed)} processed, {len(sent)} were sent"
+        )
+    ours = {row.order_id for row in sent}
+    foreign = _unique(
+        [row.order_id for row in report.rows if row.order_id and row.order_id not in ours]
+    )
+    if foreign:
+        return (
+            "Amazon's report names order ids this batch did not send ("
+            + ", ".join(foreign[:5])
+            + (", ..." if len(foreign) > 5 else "")
+            + ")"
+        )
+    beyond = [  # a row without an order id is placed by its record number alone
+        r.record_no
+        for r in report.rows
+        if not r.order_id and r.record_no is not None and r.record_no > len(sent)
+    ]
+    if beyond:
+        return f"Amazon's report names record {beyond[0]}, beyond the {len(sent)} sent"
+    return ""
 
 
 def _order_outcome(

@@ -14,8 +14,10 @@ from typing import Any
 
 import click
 
-from crossship import __version__
+from crossship import __version__, i18n
+from crossship.cli.help import TranslatedCommand, TranslatedHelp
 from crossship.errors import CrossshipError, ExitCode
+from crossship.i18n import _
 from crossship.output import FORMATS
 from crossship.paths import default_db_path
 from crossship.store import Store
@@ -36,8 +38,14 @@ class App:
 
     @property
     def store(self) -> Store:
+        """The database; only `init` creates one (a mistyped path must not start empty)."""
         if self._store is None:
-            self._store = Store(self.db_path)
+            self._store = Store(self.db_path, create=False)
+        return self._store
+
+    def create_store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.db_path, create=True)
         return self._store
 
     def close(self) -> None:
@@ -52,7 +60,7 @@ class App:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            click.echo(f"Warning: {message}", err=True)
+            click.echo(_("Warning: {message}").format(message=message), err=True)
 
     def fail(self, message: str) -> None:
         """Something failed but the command goes on: always printed, exit 1 at the end."""
@@ -63,9 +71,12 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-class CrossshipGroup(click.Group):
+class CrossshipGroup(TranslatedHelp, click.Group):
     """Turns crossship errors into one ``Error:`` line and their exit code, and ends quietly
-    when stdout is a closed pipe (``| head``)."""
+    when stdout is a closed pipe (``| head``); its commands show their help translated."""
+
+    command_class = TranslatedCommand
+    group_class = type  # subgroups are CrossshipGroups too
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -73,7 +84,7 @@ class CrossshipGroup(click.Group):
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             return result
         except CrossshipError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            click.echo(_("Error: {message}").format(message=exc.message), err=True)
             for line in exc.details:
                 click.echo(f"  {line}", err=True)
             ctx.exit(exc.exit_code)
@@ -81,18 +92,19 @@ class CrossshipGroup(click.Group):
             _silence_stdout()
             ctx.exit(ExitCode.OK)
         except KeyboardInterrupt:
-            click.echo("Error: interrupted", err=True)
+            click.echo(_("Error: {message}").format(message=_("interrupted")), err=True)
             ctx.exit(130)
         except sqlite3.OperationalError as exc:
             # every change is one transaction: a busy or failing database changed nothing
             app = ctx.obj if isinstance(ctx.obj, App) else None
             where = f" {app.db_path}" if app else ""
             hint = (
-                ": another crossship command is writing to it; try again when it is done"
+                _(": another crossship command is writing to it; try again when it is done")
                 if "locked" in str(exc) or "busy" in str(exc)
                 else ""
             )
-            click.echo(f"Error: database{where}: {exc}{hint}", err=True)
+            text = _("database{where}: {error}").format(where=where, error=exc) + hint
+            click.echo(_("Error: {message}").format(message=text), err=True)
             ctx.exit(ExitCode.FAILED)
 
 
@@ -118,13 +130,21 @@ def _silence_stdout() -> None:
     "-q", "--quiet", is_flag=True, help="Print nothing unless something failed (for cron)."
 )
 @click.option("-v", "--verbose", count=True, help="Say more on stderr; -vv shows each HTTP call.")
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    help="Language of messages and help: ja or en (default: CROSSSHIP_LANG, then the locale).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None, quiet: bool, verbose: int) -> None:
+def cli(
+    ctx: click.Context, db_path: Path | None, quiet: bool, verbose: int, lang: str | None
+) -> None:
     """crossship: automatic shipment notification (自動出荷通知) to Amazon from cron.
 
     Orders that reach a target phase (処理フェーズ) are sent to Amazon as one flat-file feed per
     store every 15 minutes; their API status (出荷通知APIステータス) follows each batch to the end.
     """
+    i18n.set_language(i18n.resolve(lang))
     preset = ctx.obj if isinstance(ctx.obj, dict) else {}
     app = App(
         db_path=db_path or default_db_path(),

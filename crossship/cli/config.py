@@ -1,4 +1,5 @@
-"""`crossship init`, `config store|phase|carrier|mail` and `auto start|stop|status` (seed 3, 4)."""
+"""`crossship init`, `config store|phase|carrier|mail` and `auto start|stop|status`
+(CROSS MALL help: Amazon自動出荷通知, 3 and 4)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def init(app: App) -> None:
       CROSSSHIP_DB=/var/lib/crossship/crossship.db crossship init
     """
     existed = app.db_path.exists()
-    applied = app.store.applied_migrations()
+    applied = app.create_store().applied_migrations()
     app.say(f"Database {'up to date' if existed else 'created'}: {app.db_path}")
     app.say(f"Schema migrations applied: {', '.join(applied)}")
     app.say(
@@ -81,7 +82,7 @@ def init(app: App) -> None:
 
 @cli.group()
 def config() -> None:
-    """Configure stores, phases, carriers and mail (seed 3)."""
+    """Configure stores, phases, carriers and mail (CROSS MALL's 3.設定を行う)."""
 
 
 @config.group("store")
@@ -241,7 +242,7 @@ SHIP_DATE_CHOICE = click.Choice(settings.SHIP_DATE_SETTINGS)
 )
 @pass_app
 def phase_create(app: App, name: str, ship_date: str) -> None:
-    """Create a phase with its ship-date setting (seed 3-1).
+    """Create a phase with its ship-date setting (as 【システム設定>処理フェーズ】).
 
     \b
     Example:
@@ -284,7 +285,7 @@ def phase_update(app: App, name: str, ship_date: str) -> None:
 )
 @pass_app
 def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
-    """Make PHASE a target phase of STORE (seed 3-2).
+    """Make PHASE a target phase of STORE (as 【自動注文連携>自動注文連携店舗一覧】).
 
     Orders of STORE in PHASE are sent by `notify run`, once automatic processing is started;
     on success they move to --move-to. Adding the phase starts nothing.
@@ -343,7 +344,7 @@ def phase_list(app: App, targets: bool, fmt: str) -> None:
 
 @config.group("carrier")
 def carrier_group() -> None:
-    """Carriers (配送便) with their Amazon carrier-code and ship-method (seed Q2)."""
+    """Carriers (配送便, as 【マスタ登録>配送便】): their Amazon carrier-code and ship-method."""
 
 
 @carrier_group.command("add")
@@ -358,7 +359,10 @@ def carrier_group() -> None:
 @click.option(
     "--amazon-ship-method",
     metavar="TEXT",
-    help="Amazon ship-method (Amazon配送方法), e.g. 宅急便; without it Amazon warns (seed Q2).",
+    help=(
+        "Amazon ship-method (Amazon配送方法), e.g. 宅急便; "
+        "without it Amazon warns (CROSS MALL help, Q2)."
+    ),
 )
 @pass_app
 def carrier_add(
@@ -404,7 +408,7 @@ def carrier_list(app: App, fmt: str) -> None:
 
 @config.group("mail")
 def mail_group() -> None:
-    """Result mails (seed 5-2): SMTP server, sender, administrator and notification addresses."""
+    """Result mails (処理結果メール): SMTP server, sender, administrator and notify addresses."""
 
 
 @mail_group.command("set")
@@ -421,6 +425,11 @@ def mail_group() -> None:
     help="Notification address (通知先メールアドレス); repeat for several; replaces the list.",
 )
 @click.option("--clear-notify", is_flag=True, help="Remove every notification address.")
+@click.option(
+    "--language",
+    type=click.Choice(("ja", "en")),
+    help="Language of the result mails (default ja: shop staff read them).",
+)
 @pass_app
 def mail_set(
     app: App,
@@ -432,6 +441,7 @@ def mail_set(
     admin: str | None,
     notify: tuple[str, ...],
     clear_notify: bool,
+    language: str | None,
 ) -> None:
     """Change the mail settings (only the options given).
 
@@ -450,6 +460,7 @@ def mail_set(
         sender=sender,
         admin=admin,
         notify=[] if clear_notify else (list(notify) if notify else None),
+        language=language,
     )
     if not changes:
         raise UsageError("nothing to change: give at least one option (see --help)")
@@ -490,7 +501,10 @@ def mail_show(app: App, fmt: str) -> None:
 
 @cli.group()
 def auto() -> None:
-    """Start and stop automatic processing per store (seed 4), and see where it stands."""
+    """Start and stop automatic processing per store, and see where it stands.
+
+    As CROSS MALL's 【自動注文連携>自動処理 開始/停止】.
+    """
 
 
 @auto.command("start")

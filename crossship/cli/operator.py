@@ -1,4 +1,5 @@
-"""What the operator does by hand: `history`, `status set`, `export feed` (seed 5-1, 6, 7)."""
+"""What the operator does by hand: `history`, `status set`, `export feed`
+(CROSS MALL help: Amazon自動出荷通知, 5-1, 6 and 7)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def history_command(
     warnings_only: bool,
     fmt: str,
 ) -> None:
-    """Show the notification history (出荷通知連携履歴, seed 5-1), newest first.
+    """Show the notification history (as 【注文処理>Amazon出荷通知連携履歴】), newest first.
 
     One row per order per event: the time, the batch and Amazon's feedId, the API status it got,
     the message (what to fix), whether a warning came with it, and who did it (auto or manual,
@@ -115,7 +116,10 @@ def _write_json(chunks: Iterable[list[bytes]], fmt: str, out: BinaryIO) -> None:
 
 @cli.group("status")
 def status_group() -> None:
-    """Change the API status (出荷通知APIステータス) of orders by hand (seed 6)."""
+    """Change the API status (出荷通知APIステータス) of orders by hand.
+
+    As CROSS MALL's 「出荷通知APIステータス変更」 on 【注文処理>注文一括処理】.
+    """
 
 
 @status_group.command("set")
@@ -130,7 +134,7 @@ def status_group() -> None:
 @click.option(
     "--move-to",
     metavar="PHASE",
-    help="Also move the orders into PHASE (a target phase, to notify them again: seed 7).",
+    help="Also move the orders into PHASE (a target phase, to notify them again).",
 )
 @click.option("--operator", metavar="NAME", help="Who does this, for the history (default: login).")
 @click.option("--reason", metavar="TEXT", help="Why, for the history.")
@@ -150,10 +154,10 @@ def status_set(
     operator and the old and new status. Exit 1 when any order was refused.
 
     \b
-    Notify an order again (seed 7 方法1): set it 未連携 and move it into a target phase;
+    Notify an order again (CROSS MALL help 7, 方法1): set it 未連携 and move it into a target phase;
     the next `notify run` sends it:
       crossship status set 10001 --to pending --move-to 出荷済み --reason "carrier fixed"
-    After uploading a file by hand in Seller Central (seed 6):
+    After uploading a file by hand in Seller Central:
       crossship status set 10001 10002 --to 正常
     """
     numbers = manual.order_numbers(order_nos, _stdin_if_asked(order_nos))
@@ -197,7 +201,7 @@ def _stdin_if_asked(words: tuple[str, ...]) -> str | None:
 
 @cli.group("export")
 def export_group() -> None:
-    """Write files to upload by hand in Seller Central (seed 7 方法2)."""
+    """Write files to upload by hand in Seller Central (CROSS MALL help 7, 方法2)."""
 
 
 @export_group.command("feed")
@@ -217,7 +221,7 @@ def export_feed(
     """Write the shipment-confirmation flat file (出荷通知ファイル) for chosen orders.
 
     The same bytes `notify run` would send for those orders, for an upload by hand in Seller
-    Central. Nothing changes here: a manual upload never updates the API status (seed 6); set it
+    Central. Nothing changes here: a manual upload never updates the API status; set it
     afterwards with `crossship status set ... --to success`. With --phase, every order of the store
     in PHASE whatever its API status, but FBA orders, bundled children and orders whose 管理区分
     is not normal. Orders that fail the checks are listed with the reason and left out (exit 1).

@@ -1,4 +1,4 @@
-"""`crossship orders import|list|show|move|update` (seed 5-3)."""
+"""`crossship orders import|list|show|move|update` (CROSS MALL help: Amazon自動出荷通知, 5-3)."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class _open_source:
 def orders_list(
     app: App, store: str | None, phase: str | None, api_statuses: tuple[str, ...], fmt: str
 ) -> None:
-    """List orders, for example those whose notification failed (seed 5-3).
+    """List orders, for example those whose notification failed (as 【注文処理>注文一括処理】).
 
     \b
     Example:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -10,10 +11,24 @@ from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
 from crossship.output import write_record, write_rows
+from crossship.pool import DEFAULT_JOBS, MAX_JOBS
 from crossship.results import results_fetch
 from crossship.runs import StoreRun
 from crossship.statuses import label_of
 from crossship.timeutil import local_iso
+
+
+def jobs_option(command: Callable) -> Callable:
+    """``--jobs``: how many stores a job works on at once (both cron jobs)."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(1, MAX_JOBS),
+        default=DEFAULT_JOBS,
+        show_default=True,
+        envvar="CROSSSHIP_JOBS",
+        show_envvar=True,
+        help="Stores worked on at once; each store's calls keep their own mall's pace.",
+    )(command)
 
 
 @cli.group()
@@ -27,18 +42,26 @@ def notify() -> None:
 @click.option(
     "--dry-run", is_flag=True, help="Print the feed(s) that would be sent; change nothing."
 )
+@jobs_option
 @pass_app
-def notify_run_command(app: App, store_name: str | None, force: bool, dry_run: bool) -> None:
+def notify_run_command(
+    app: App, store_name: str | None, force: bool, dry_run: bool, jobs: int
+) -> None:
     """Send each started store's eligible orders as one feed (cron, every 15 minutes).
 
     Orders in a target phase, 管理区分 通常, 未連携, not FBA and not bundled children are
     checked, sent and set 連携中; orders that fail a check become エラー with the reason.
     """
     options = NotifyOptions(
-        store=store_name, force=force, dry_run=dry_run, mail_transport=app.mail_transport
+        store=store_name,
+        force=force,
+        dry_run=dry_run,
+        mail_transport=app.mail_transport,
+        jobs=jobs,
     )
-    with RunLock(app.db_path):
-        result = notify_run(app.store, app.db_path, app.clock, options)
+    store = app.store  # a missing database is said before any lock file is made beside it
+    with RunLock(app.db_path, app.clock()):
+        result = notify_run(store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
     _report(app, result)
@@ -61,21 +84,24 @@ def results() -> None:
 @results.command("fetch")
 @click.option("--store", "store_name", metavar="NAME", help="Only this store.")
 @click.option("--force", is_flag=True, help="Run even if the store's interval has not passed.")
+@jobs_option
 @pass_app
-def results_fetch_command(app: App, store_name: str | None, force: bool) -> None:
+def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: int) -> None:
     """Fetch Amazon's processing reports and give each sent order its final status (cron).
 
     正常 orders move to their target's destination phase; エラー / 通知失敗 / 通知結果取得失敗
     stay where they are, with Amazon's message in the history.
     """
-    with RunLock(app.db_path):
+    store = app.store  # a missing database is said before any lock file is made beside it
+    with RunLock(app.db_path, app.clock()):
         result = results_fetch(
-            app.store,
+            store,
             app.db_path,
             app.clock,
             store_name=store_name,
             force=force,
             mail_transport=app.mail_transport,
+            jobs=jobs,
         )
     _report(app, result)
     finish(app)
@@ -98,6 +124,8 @@ def _report(app: App, result: NotifyResult) -> None:
             for warning in run.warnings:
                 app.say(f"{run.store}: warning: {warning['order_no']}: {warning['message']}")
         else:
+            for line in run.said:
+                app.say(f"{run.store}: {line}")
             app.say(f"{run.store}: {_describe(run)}")
             if app.verbose:
                 for note in run.notes:

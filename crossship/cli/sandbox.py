@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
@@ -130,30 +131,53 @@ def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
 def demo(ctx: click.Context, keep: bool) -> None:
     """The whole cycle on example data: sandbox, notify run, results fetch, history, mails.
 
-    Uses a temporary database unless --db (or CROSSSHIP_DB) names one; never touches Amazon.
+    Always on its own temporary database and its own local sandbox: --db and CROSSSHIP_DB are
+    ignored, no mail is sent (they are printed) and no endpoint but that sandbox is called.
     """
     app: App = ctx.obj
-    explicit_db = ctx.find_root().params.get("db_path") is not None
-    workdir = None
-    if not explicit_db:
-        workdir = tempfile.mkdtemp(prefix="crossship-demo-")
-        app.db_path = Path(workdir) / "crossship.db"
+    root = ctx.find_root()
+    given = root.params.get("db_path")
+    if given is not None:
+        how = (
+            "--db"
+            if root.get_parameter_source("db_path") is ParameterSource.COMMANDLINE
+            else "CROSSSHIP_DB"
+        )
+        click.echo(
+            f"Note: the demo ignores {how} ({given}): it runs on its own temporary database "
+            "and its own sandbox, and changes nothing else.",
+            err=True,
+        )
+    workdir = tempfile.mkdtemp(prefix="crossship-demo-")
+    app.db_path = Path(workdir) / "crossship.db"
     mails: list[Mail] = []
     known = _known_order_ids(demo_data())
     options = SandboxOptions(enforce_rate_limits=False, known_order_ids=known)
-    with SandboxServer(options=options) as server:
-        _sandbox_credentials(server)
-        for step in demo_steps(server.url, server.token_url, demo_data()):
-            code = _invoke(ctx, app, step, mails.append)
-            if code not in (ExitCode.OK, ExitCode.FAILED):
-                raise CrossshipError(f"demo step `crossship {shlex.join(step)}` ended with {code}")
-            for mail in mails:  # the mail a step would send, right after it
-                click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
-            mails.clear()
-    if keep or explicit_db:
+    saved = {name: os.environ.get(name) for name in (*_DEMO_ENV, "CROSSSHIP_CREDENTIALS")}
+    try:
+        # the user's credentials file is not read either: the sandbox's come from the environment
+        os.environ["CROSSSHIP_CREDENTIALS"] = str(Path(workdir) / "credentials.toml")
+        with SandboxServer(options=options) as server:
+            _sandbox_credentials(server)
+            for step in demo_steps(server.url, server.token_url, demo_data()):
+                code = _invoke(ctx, app, step, mails.append)
+                if code not in (ExitCode.OK, ExitCode.FAILED):
+                    raise CrossshipError(
+                        f"demo step `crossship {shlex.join(step)}` ended with {code}"
+                    )
+                for mail in mails:  # the mail a step would send, right after it
+                    click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
+                mails.clear()
+    finally:
+        for name, value in saved.items():  # the sandbox's credentials leave with it
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if keep:
         where = shlex.quote(str(app.db_path))
         click.echo(f"\nThe demo database is {where}: try `crossship --db {where} history`.")
-    elif workdir:
+    else:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -167,12 +191,18 @@ def _known_order_ids(orders: Path) -> set[str]:
         }
 
 
+_DEMO_ENV = tuple(
+    env_name(DEMO_STORE, suffix)
+    for suffix in ("LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "REFRESH_TOKEN")
+)
+
+
 def _sandbox_credentials(server: SandboxServer) -> None:
     """The sandbox's own LWA credentials, for this process only (never written anywhere)."""
     options = server.options
-    os.environ[env_name(DEMO_STORE, "LWA_CLIENT_ID")] = options.client_id
-    os.environ[env_name(DEMO_STORE, "LWA_CLIENT_SECRET")] = options.client_secret
-    os.environ[env_name(DEMO_STORE, "REFRESH_TOKEN")] = options.refresh_token
+    values = (options.client_id, options.client_secret, options.refresh_token)
+    for name, value in zip(_DEMO_ENV, values, strict=True):
+        os.environ[name] = value
 
 
 def _invoke(ctx: click.Context, app: App, step: list[str], collect: Callable[[Mail], None]) -> int:

@@ -1,6 +1,6 @@
 """What the sandbox does with an uploaded feed: read the Japan shipping-confirmation flat file the
-way Amazon does, and write the processing report in the shape of Amazon's (samples in
-``shared/reference/amazon/samples``).
+way Amazon does, and write the processing report in the shape of Amazon's (as in
+Amazon's published sample reports).
 
 Pure functions over bytes and text; the server decides when to call them.
 
@@ -157,7 +157,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "missing_ship_method": (
         "The ship-method field is missing or invalid. "
         "Make sure a valid ship-method value is entered.",
-        # the warning Amazon Japan sends, word for word (seed Q2)
+        # the warning Amazon Japan sends, word for word (CROSS MALL help: Amazon自動出荷通知, Q2)
         "ship-methodの項目が記入されていないか入力内容が無効です。"
         "有効なship-methodの項目が入力されていることを確認してください。",
     ),

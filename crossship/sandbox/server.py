@@ -2,7 +2,7 @@
 2021-06-30 and the presigned S3 upload and download, with feeds processed for real.
 
 Amazon's own SP-API sandbox answers canned responses and never finishes a feed; this one follows the
-model in ``shared/reference/amazon/models/feeds_2021-06-30.json`` (paths, status codes, JSON shapes,
+published Feeds API model (``feeds_2021-06-30.json``) (paths, status codes, JSON shapes,
 rate limits) and can be told to misbehave (faults) from the same process or over HTTP under
 ``/_sandbox/``.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import gzip
 import hashlib
 import hmac
@@ -966,6 +967,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.owner._track(self.connection, add=False)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header of every answer, on the sandbox's clock (Amazon's time for clients)."""
+        return email.utils.format_datetime(self.server.owner.sandbox._now(), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default log: it would print query strings (signatures)."""

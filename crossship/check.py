@@ -1,0 +1,320 @@
+"""`crossship check`: is shipment notification healthy? (SPEC §15)
+
+A monitoring probe: it reads the database (opened read only, never migrated), the lock file's
+holder line and the clock, and answers one problem per line with a level; the same database at the
+same time gives the same answer. It takes no run lock and writes nothing.
+
+Levels (a monitoring plugin's exit code is the worst of them: 0 ok, 1 warning, 2 critical):
+- critical — nothing reaches the malls, or will not, without someone acting:
+  the database is missing or fails ``PRAGMA quick_check``; a started store's job (notify, results)
+  has not run for 3 of its intervals; a batch has waited past half its result deadline (at the
+  deadline its orders become 通知結果取得失敗); the run lock has been held for longer than 2
+  intervals (every run meanwhile exits 75); a mall's credentials or keys have expired.
+- warning — work for the shop staff, or a sign of trouble to come:
+  orders now in エラー / 通知失敗 / 通知結果取得失敗 (count and the oldest); a started store that
+  has never run although it exists for 3 intervals; a started store whose last run failed;
+  credentials or keys near their end; the database schema is behind this crossship (the next run
+  applies the migrations).
+
+A mall contributes its own expiry checks through ``Mall.health`` (see MALL_INTERFACE.md):
+``health(store_row, now) -> [(level, text), ...]``, the store row with ``mall_settings`` decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crossship import lock
+from crossship.errors import CrossshipError
+from crossship.statuses import label_of
+from crossship.store import BATCH_OPEN_STATES, Store
+from crossship.timeutil import from_db, local_iso, to_db
+
+WARNING, CRITICAL = "warning", "critical"
+LEVELS = {"ok": 0, WARNING: 1, CRITICAL: 2}
+JOBS = ("notify", "results")
+LATE_INTERVALS = 3  # a started store's job that has not run for this many intervals
+LOCK_INTERVALS = 2  # the run lock held for longer than this many intervals
+DEFAULT_INTERVAL = 15  # minutes, when no store is started (the lock's yardstick)
+
+HealthHook = Callable[[dict, datetime], Sequence[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # WARNING or CRITICAL
+    kind: str  # database, schema, job_late, job_never_ran, run_failed, batch_waiting,
+    # orders_failed, credentials, lock_held
+    text: str
+    store: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        where = f"{self.store}: " if self.store else ""
+        return f"{self.level.upper()}: {where}{self.text}"
+
+
+@dataclass
+class Report:
+    checked_at: datetime
+    stores: int = 0  # stores looked at
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        worst = max((LEVELS[p.level] for p in self.problems), default=0)
+        return next(name for name, code in LEVELS.items() if code == worst)
+
+    @property
+    def exit_code(self) -> int:
+        return LEVELS[self.status]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "checked_at": local_iso(to_db(self.checked_at)),
+            "stores": self.stores,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    def add(self, level: str, kind: str, text: str, store: str | None = None, **details: Any):
+        self.problems.append(Problem(level, kind, text, store, details))
+
+
+def check(
+    db_path: Path,
+    now: datetime,
+    *,
+    store_name: str | None = None,
+    hooks: Mapping[str, HealthHook] | None = None,
+) -> Report:
+    """Every problem of the database at ``db_path`` at ``now``; ``store_name`` limits the
+    per-store checks to one store (the database and the lock are always checked)."""
+    report = Report(checked_at=now)
+    try:
+        store = Store.open_readonly(db_path)
+    except CrossshipError as exc:
+        report.add(CRITICAL, "database", exc.message)
+        return report
+    try:
+        _check(store, db_path, now, store_name, report, hooks)
+    except sqlite3.DatabaseError as exc:
+        report.add(CRITICAL, "database", f"database {db_path} cannot be read: {exc}")
+    finally:
+        store.close()
+    return report
+
+
+def _check(
+    store: Store,
+    db_path: Path,
+    now: datetime,
+    store_name: str | None,
+    report: Report,
+    hooks: Mapping[str, HealthHook] | None,
+) -> None:
+    verdict = store.quick_check()
+    if verdict != ["ok"]:
+        report.add(
+            CRITICAL,
+            "database",
+            f"database {db_path} fails PRAGMA quick_check: {'; '.join(verdict)}",
+            findings=verdict,
+        )
+        return
+    pending = store.pending_migrations()
+    if pending:
+        report.add(
+            WARNING,
+            "schema",
+            f"the database lacks migrations {', '.join(pending)}: the next crossship run "
+            "applies them",
+            migrations=pending,
+        )
+        if "0001_initial" in pending:
+            return
+    rows = [store.get_store(store_name)] if store_name else store.list_stores()
+    report.stores = len(rows)
+    started = [r for r in rows if r["started"]]
+    for row in started:
+        _check_jobs(store, row, now, report)
+    _check_batches(store, rows, now, report)
+    _check_orders(store, store_name, now, report)
+    for row in started:
+        _check_mall(row, now, report, hooks)
+    every_started = store.list_stores(started=True)
+    _check_lock(db_path, every_started, now, report)
+
+
+def _check_jobs(store: Store, row: dict, now: datetime, report: Report) -> None:
+    interval = timedelta(minutes=row["interval_minutes"])
+    name = row["name"]
+    for job in JOBS:
+        last = store.latest_run(name, job)
+        if last is None:
+            age = now - from_db(row["created_at"])
+            if age > LATE_INTERVALS * interval:
+                report.add(
+                    WARNING,
+                    "job_never_ran",
+                    f"started, but `{_command(job)}` has never run for it: is the crontab or the "
+                    "systemd timer installed?",
+                    name,
+                    job=job,
+                )
+            continue
+        age = now - from_db(last["started_at"])
+        if age > LATE_INTERVALS * interval:
+            report.add(
+                CRITICAL,
+                "job_late",
+                f"`{_command(job)}` last ran {_ago(age)} ago ({local_iso(last['started_at'])}), "
+                f"more than {LATE_INTERVALS} intervals of {_span(interval)}: is cron running it?",
+                name,
+                job=job,
+                last_run=local_iso(last["started_at"]),
+                interval_minutes=row["interval_minutes"],
+            )
+        elif last["outcome"] == "failed":
+            summary = json.loads(last["summary"] or "{}")
+            why = "; ".join(
+                [*summary.get("problems", []), *filter(None, [summary.get("mail_error")])]
+            )
+            report.add(
+                WARNING,
+                "run_failed",
+                f"the last `{_command(job)}` ({local_iso(last['started_at'])}) failed"
+                + (f": {why}" if why else ""),
+                name,
+                job=job,
+                last_run=local_iso(last["started_at"]),
+            )
+
+
+def _check_batches(store: Store, rows: list[dict], now: datetime, report: Report) -> None:
+    by_name = {r["name"]: r for r in rows}
+    waiting = store.batches(states=(*BATCH_OPEN_STATES, "submitted"))
+    for batch in waiting:
+        row = by_name.get(batch["store"])
+        if row is None:
+            continue
+        deadline = timedelta(hours=row["result_deadline_hours"])
+        since = batch["submitted_at"] or batch["created_at"]
+        age = now - from_db(since)
+        if age <= deadline / 2:
+            continue
+        mall_id = batch.get("mall_id") or batch.get("feed_id")
+        named = f"batch {batch['id']}" + (f" ({mall_id})" if mall_id else " (no mall id yet)")
+        state = batch["state"]
+        what = "for its result" if state == "submitted" else f"in state {state}"
+        report.add(
+            CRITICAL,
+            "batch_waiting",
+            f"{named} has waited {_ago(age)} {what}, past half its {_span(deadline)} result "
+            f"deadline ({batch['order_count']} orders 連携中): check `crossship results fetch` "
+            f"and `crossship batches show {batch['id']}`",
+            batch["store"],
+            batch_id=batch["id"],
+            mall_id=mall_id,
+            state=state,
+            since=local_iso(since),
+            orders=batch["order_count"],
+        )
+
+
+def _check_orders(store: Store, store_name: str | None, now: datetime, report: Report) -> None:
+    for group in store.failed_order_summary(store_name):
+        status, count = group["status"], group["count"]
+        report.add(
+            WARNING,
+            "orders_failed",
+            f"{count} order{'s' if count != 1 else ''} {label_of(status)} ({status}), the oldest "
+            f"{group['order_no']} since {local_iso(group['since'])}: see `crossship orders list "
+            f"--store {group['store']} --api-status {status}`",
+            group["store"],
+            status=status,
+            count=count,
+            oldest_order_no=group["order_no"],
+            oldest_since=local_iso(group["since"]),
+        )
+
+
+def _check_mall(
+    row: dict, now: datetime, report: Report, hooks: Mapping[str, HealthHook] | None
+) -> None:
+    hook = (hooks if hooks is not None else mall_hooks()).get(row["mall"])
+    if hook is None:
+        return
+    decoded = dict(row)
+    settings = decoded.get("mall_settings")
+    if isinstance(settings, str):
+        try:
+            decoded["mall_settings"] = json.loads(settings or "{}")
+        except ValueError:
+            decoded["mall_settings"] = {}
+    for level, text in hook(decoded, now):
+        report.add(
+            level if level in (WARNING, CRITICAL) else WARNING, "credentials", text, row["name"]
+        )
+
+
+def mall_hooks() -> dict[str, HealthHook]:
+    """Each installed mall's ``health`` check, by mall key (none before the mall registry)."""
+    from crossship import malls
+
+    registry = getattr(malls, "registry", None)
+    if registry is None:
+        return {}
+    found = {}
+    for key, mall in registry().items():
+        hook = getattr(mall, "health", None)
+        if hook is not None:
+            found[key] = hook
+    return found
+
+
+def _check_lock(db_path: Path, started: list[dict], now: datetime, report: Report) -> None:
+    held = lock.holder(db_path)
+    if held is None:
+        return
+    minutes = min((r["interval_minutes"] for r in started), default=DEFAULT_INTERVAL)
+    limit = LOCK_INTERVALS * timedelta(minutes=minutes)
+    age = now - from_db(held.since)
+    if age > limit:
+        report.add(
+            CRITICAL,
+            "lock_held",
+            f"the run lock has been held for {_ago(age)} by process {held.pid} (since "
+            f"{local_iso(held.since)}), longer than {LOCK_INTERVALS} intervals of "
+            f"{_span(timedelta(minutes=minutes))}: every run meanwhile does nothing; see what "
+            f"process {held.pid} is doing",
+            pid=held.pid,
+            since=local_iso(held.since),
+        )
+
+
+def _command(job: str) -> str:
+    return "crossship notify run" if job == "notify" else "crossship results fetch"
+
+
+def _ago(age: timedelta) -> str:
+    minutes = max(int(age.total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+def _span(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes} min"

@@ -1,0 +1,117 @@
+"""Two languages for every message a person reads: gettext catalogs (``ja``, ``en``) compiled
+with Babel and shipped in the package (``crossship/locale``).
+
+The command line speaks the reader's language (``--lang``, then ``CROSSSHIP_LANG``, then the
+locale), mails speak the mail setting's language (Japanese by default: shop staff read them).
+A message that is kept (in the history, on an order) is kept as its key and arguments
+(``Message``), so it shows in the language of whoever reads it later. The malls' own words are
+never translated.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DOMAIN = "crossship"
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES = ("en", "ja")
+DEFAULT_MAIL_LANGUAGE = "ja"
+
+# the command line's language: one per process (worker threads of a run read it too)
+_state = {"language": "en"}
+
+
+def resolve(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The command line's language: ``--lang``, ``CROSSSHIP_LANG``, the locale, else English."""
+    env = os.environ if environ is None else environ
+    for chosen in (flag, env.get("CROSSSHIP_LANG")):
+        if chosen:
+            return normalise(chosen)
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(name)
+        if value:  # the first one set decides, as the C library does
+            return "ja" if value.lower().startswith("ja") else "en"
+    return "en"
+
+
+def normalise(language: str) -> str:
+    """``ja``, ``ja_JP.UTF-8``, ``JA`` → ``ja``; anything but Japanese → ``en``."""
+    return "ja" if language.strip().lower().startswith("ja") else "en"
+
+
+@cache
+def translations(language: str) -> _gettext.NullTranslations:
+    if language == "en":
+        # English is the source language: the msgids are the English text
+        return _gettext.NullTranslations()
+    return _gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+
+
+def current() -> str:
+    return _state["language"]
+
+
+def set_language(language: str) -> None:
+    """Make ``language`` the command line's language, click's own texts included."""
+    language = normalise(language)
+    _state["language"] = language
+    # click looks its texts up through the gettext module's global domain and language
+    _gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    _gettext.textdomain(DOMAIN)
+    os.environ["LANGUAGE"] = language
+
+
+def _(message: str) -> str:
+    """``message`` (an English msgid) in the current language."""
+    return translations(_state["language"]).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_state["language"]).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog without translating it now (it is kept, shown later)."""
+    return message
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message kept for later: its key (the English msgid) and arguments, shown in the
+    language of whoever reads it."""
+
+    key: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, language: str | None = None) -> str:
+        chosen = normalise(language) if language else _state["language"]
+        text = translations(chosen).gettext(self.key)
+        return text.format(**self.args) if self.args else text
+
+    __str__ = render
+
+    def to_json(self) -> str:
+        return json.dumps({"key": self.key, "args": self.args}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Message:
+        data = json.loads(text)
+        return cls(data["key"], data.get("args") or {})
+
+
+def render_stored(message: str | None, key: str | None, language: str | None = None) -> str:
+    """A stored message in the reader's language: from its key when it has one (ours), else
+    as it was written (a mall's own words, or a row from before keys were kept)."""
+    if key:
+        try:
+            return Message.from_json(key).render(language)
+        except (ValueError, KeyError, IndexError):
+            pass  # a key this version does not know: the text written at the time
+    return message or ""
