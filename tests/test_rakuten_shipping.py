@@ -339,3 +339,14 @@ def test_after_it_no_call_is_made():
     text = license.expired("shop", "2026-11-30", TODAY)
     assert text and "expired on 2026-11-30" in text and "no call was made" in text
     assert license.warning("shop", "2026-11-30", TODAY) is None
+
+
+def test_health_for_check_from_the_mall_settings():
+    now = dt.datetime(2026, 12, 1, 16, 0, tzinfo=dt.UTC)  # already 2 December in Japan
+    row = {"name": "shop", "mall_settings": {"license_expires": "2026-12-16"}}
+    ((level, text),) = license.health(row, now)
+    assert level == "warning" and "in 14 days" in text
+    row = {"name": "shop", "mall_settings": '{"license_expires": "2026-12-01"}'}
+    ((level, text),) = license.health(row, now)
+    assert level == "critical" and "expired on 2026-12-01" in text
+    assert license.health({"name": "shop", "mall_settings": {}}, now) == []

@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from crossship.rakuten.codes import RMS_API_SCREEN
 
 WARN_DAYS = 14
+JST = dt.timezone(dt.timedelta(hours=9), "JST")  # the key's days are RMS's days
+
+
+def today(now: dt.datetime) -> dt.date:
+    """The calendar day in Japan at ``now`` (aware)."""
+    return now.astimezone(JST).date()
+
+
+def expires_of(store_row: Mapping[str, Any]) -> str | None:
+    """The store's recorded ``--license-expires`` (from its row or its mall settings)."""
+    value = store_row.get("license_expires")
+    if value is None:
+        settings = store_row.get("mall_settings") or {}
+        if isinstance(settings, str):
+            try:
+                settings = json.loads(settings or "{}")
+            except ValueError:
+                settings = {}
+        value = settings.get("license_expires") if isinstance(settings, Mapping) else None
+    return str(value) if value else None
+
+
+def health(store_row: Mapping[str, Any], now: dt.datetime) -> list[tuple[str, str]]:
+    """For `crossship check` and `auto status`: a warning from 14 days before the licenseKey's
+    recorded end, critical after it (runs make no call then)."""
+    name, expires, day = str(store_row["name"]), expires_of(store_row), today(now)
+    ended = expired(name, expires, day)
+    if ended:
+        return [("critical", ended.replace("no call was made to RMS", "runs make no RMS call"))]
+    near = warning(name, expires, day)
+    return [("warning", near)] if near else []
 
 
 def days_left(expires: str | None, today: dt.date) -> int | None:

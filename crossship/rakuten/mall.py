@@ -105,17 +105,17 @@ class RakutenSession:
             raise RakutenError(
                 "internal: an offline Rakuten session cannot call RMS", outcome="not_sent"
             )
-        why = license.expired(self.name, setting(self.store, "license_expires"), self._today())
+        why = license.expired(self.name, license.expires_of(self.store), self._today())
         if why:  # an expired key fails every call: none is made
             raise RakutenError(why, outcome="not_sent", halt=True, code="license_expired")
         return self.client
 
     def _today(self) -> dt.date:
-        return self.clock().astimezone().date()
+        return license.today(self.clock())
 
     def notices(self) -> list[str]:
         """The licenseKey reminder, from 14 days before its recorded end."""
-        text = license.warning(self.name, setting(self.store, "license_expires"), self._today())
+        text = license.warning(self.name, license.expires_of(self.store), self._today())
         return [text] if text else []
 
     # --------------------------------------------------------------------- checking, encoding
@@ -243,17 +243,6 @@ class RakutenSession:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def setting(store: Mapping[str, Any], name: str) -> str | None:
-    """A per-store Rakuten setting, from the row or its decoded ``mall_settings``."""
-    value = store.get(name)
-    if value is None:
-        settings = store.get("mall_settings") or {}
-        if isinstance(settings, str):
-            settings = json.loads(settings or "{}")
-        value = settings.get(name)
-    return str(value) if value not in (None, "") else None
 
 
 def _sent_row(row: Any) -> SentRow:
