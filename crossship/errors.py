@@ -73,15 +73,17 @@ class ReportParseError(CrossshipError):
     """An Amazon processing report could not be parsed."""
 
 
-class AmazonError(CrossshipError):
-    """An Amazon call failed.
+class MallError(CrossshipError):
+    """A call to a mall failed.
 
-    ``outcome`` says what is known about the effect of the call at Amazon:
+    ``outcome`` says what is known about the call's effect at the mall:
     - ``"not_sent"``: the request definitely did not take effect (connection refused, 429 after
       retries, token failure): safe to retry later.
-    - ``"rejected"``: Amazon answered with a definite refusal (4xx other than 429).
+    - ``"rejected"``: the mall answered with a definite refusal of the whole request.
     - ``"unknown"``: the request may have taken effect (timeout after sending, connection reset,
-      5xx): never repeat blindly.
+      5xx): never repeat blindly, reconcile.
+    ``halt``: stop this store's run now (authentication failure, expired key, a platform error):
+    what is not sent stays 未連携 and the run exits 1.
     """
 
     def __init__(
@@ -89,12 +91,28 @@ class AmazonError(CrossshipError):
         message: str,
         *,
         outcome: str = "unknown",
+        halt: bool = False,
         status: int | None = None,
         code: str | None = None,
         operation: str | None = None,
     ):
+        if outcome not in MALL_OUTCOMES:
+            raise ValueError(f"MallError outcome {outcome!r}: one of {', '.join(MALL_OUTCOMES)}")
         super().__init__(message)
         self.outcome = outcome
+        self.halt = halt
         self.status = status
         self.code = code
         self.operation = operation
+
+
+MALL_OUTCOMES = ("not_sent", "rejected", "unknown")
+
+
+class AmazonError(MallError):
+    """An Amazon call failed (see ``MallError`` for ``outcome``)."""
+
+
+class YahooError(MallError):
+    """A Yahoo!ショッピング call failed (see ``MallError``): ``halt`` for an authentication failure,
+    an expired key or authorization, or a ``px-…`` platform error."""

@@ -13,9 +13,6 @@ from crossship import i18n
 from crossship.errors import MailError
 from crossship.templating import render_mail
 
-NOTIFY_SUBJECT = "(CROSSMALL)Amazon出荷通知処理(自動)のお知らせ"
-RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお知らせ"
-
 
 @dataclass(frozen=True)
 class MailSettings:
@@ -86,12 +83,19 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
         )
     assert settings.smtp_host and settings.sender  # missing() said so otherwise
     message = EmailMessage()
-    message["Subject"] = mail.subject
-    message["From"] = settings.sender
-    message["To"] = ", ".join(settings.recipients)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain="crossship")
-    message.set_content(mail.body, charset="utf-8")
+    try:
+        # an address stored before crossship refused line breaks must not end the run
+        message["Subject"] = mail.subject
+        message["From"] = settings.sender
+        message["To"] = ", ".join(settings.recipients)
+        message["Date"] = formatdate(localtime=True)
+        message["Message-ID"] = make_msgid(domain="crossship")
+        message.set_content(mail.body, charset="utf-8")
+    except (ValueError, TypeError) as exc:
+        raise MailError(
+            f"mail {mail.subject!r} could not be written: {exc}; check the addresses with "
+            "`crossship config mail show` and set them again with `crossship config mail set`"
+        ) from None
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
             if settings.starttls:
@@ -106,6 +110,6 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
             smtp.send_message(message)
     except MailError:
         raise
-    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+    except (TimeoutError, smtplib.SMTPException, OSError, ValueError, UnicodeError) as exc:
         where = f"{settings.smtp_host}:{settings.smtp_port}"
         raise MailError(f"mail {mail.subject!r} could not be sent through {where}: {exc}") from None

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crossship.errors import CrossshipError, UsageError
+from crossship import malls
+from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.malls import offline_session
 from crossship.prepare import prepare
 from crossship.statuses import LABELS, Status, parse_status
@@ -292,13 +293,13 @@ def set_statuses(
     with store.immediate():
         phase = store.get_phase(move_to) if move_to else None
         orders = store.find_orders(order_nos)
-        malls = {s["name"]: s["mall"] for s in store.list_stores()}
+        store_malls = {s["name"]: s["mall"] for s in store.list_stores()}
         targets = {(t["store"], t["phase"]) for t in store.list_targets()}
         changes: list[StatusChange] = []
         moves: dict[str, str] = {}
         for order_no in order_nos:
             order = orders.get(order_no)
-            why = _refusal(order, malls, phase) if order else "no such order (管理番号)"
+            why = _refusal(order, store_malls, phase) if order else "no such order (管理番号)"
             if why or order is None:
                 result.refused.append(OrderNote(order_no, why or ""))
                 continue
@@ -324,12 +325,12 @@ def set_statuses(
     return result
 
 
-def _refusal(order: dict, malls: dict[str, str], phase: dict | None) -> str | None:
-    mall = malls.get(order["store"], "?")
-    if mall != "amazon":
+def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> str | None:
+    mall = store_malls.get(order["store"], "?")
+    if malls.find(mall) is None:
         return (
-            f"an order of {order['store']!r}, a {mall} store: the API status is kept for Amazon "
-            "orders only"
+            f"an order of {order['store']!r}, a {mall} store: the API status is kept only for "
+            f"the malls this crossship notifies ({', '.join(malls.registry())})"
         )
     if order["fba"]:
         return "an FBA order (fulfilled by Amazon): crossship never notifies it"
@@ -401,6 +402,12 @@ def export_feed(
     if not phase and not order_nos:
         raise UsageError("give either --phase PHASE or order numbers (管理番号)")
     row = store.get_store(store_name)
+    mall = malls.find(row["mall"])
+    if mall is None or not mall.manual_file:
+        raise ConfigError(
+            f"store {store_name!r} is a {row['mall']} store: `export feed` writes Amazon's flat "
+            "file (CROSS MALL help 7 方法2) only"
+        )
     session = offline_session(row)
     result = ExportResult(store=store_name)
     chosen: list[dict] = []
@@ -438,10 +445,9 @@ def export_feed(
                 )
             )
         result.order_nos.append(order["order_no"])
-    lines = prepared.lines
-    if lines:
-        result.rows = len(lines)
-        result.feeds = [data for data, _part in session.render(lines)]
+    if prepared.requests:
+        result.rows = prepared.rows
+        result.feeds = [request.body for request in prepared.requests]
     return result
 
 

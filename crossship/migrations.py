@@ -175,3 +175,74 @@ def selection_indexes(db: Database) -> None:
         CREATE INDEX history_warning ON history (id) WHERE warning = 1
         """,
     )
+
+
+@migrations(name="0003_mall_interface")
+def mall_interface(db: Database) -> None:
+    # Three malls behind one interface (SPEC §12): the mall of a store is checked by the mall
+    # registry, not by a CHECK listing them (the table is rebuilt without it, and gains its
+    # per-mall settings and the run's time budget); carrier codes per mall in their own table
+    # (the amazon_* columns carried over, the carriers keeping their order); a batch keeps its
+    # mall's id and state; an order keeps its mall references (Rakuten basketId and
+    # shippingDetailIds, Yahoo's 完了). Store opens the database with foreign keys off while
+    # migrating (SQLite's table rebuild procedure) and checks them here before committing.
+    _run(
+        db,
+        """
+        CREATE TABLE stores_new (
+            name TEXT PRIMARY KEY,
+            mall TEXT NOT NULL,
+            seller_id TEXT,
+            marketplace_id TEXT,
+            endpoint TEXT,
+            token_url TEXT,
+            encoding TEXT NOT NULL DEFAULT 'utf-8' CHECK (encoding IN ('utf-8', 'cp932')),
+            interval_minutes INTEGER NOT NULL DEFAULT 15 CHECK (interval_minutes > 0),
+            result_deadline_hours INTEGER NOT NULL DEFAULT 24 CHECK (result_deadline_hours > 0),
+            template TEXT,
+            started INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            time_budget_minutes INTEGER NOT NULL DEFAULT 10 CHECK (time_budget_minutes > 0),
+            mall_settings TEXT NOT NULL DEFAULT '{}'
+        );
+        INSERT INTO stores_new (rowid, name, mall, seller_id, marketplace_id, endpoint, token_url,
+            encoding, interval_minutes, result_deadline_hours, template, started, created_at)
+        SELECT rowid, name, mall, seller_id, marketplace_id, endpoint, token_url, encoding,
+            interval_minutes, result_deadline_hours, template, started, created_at FROM stores;
+        DROP TABLE stores;
+        ALTER TABLE stores_new RENAME TO stores;
+        CREATE TABLE carriers_new (
+            name TEXT PRIMARY KEY
+        );
+        INSERT INTO carriers_new (rowid, name) SELECT rowid, name FROM carriers;
+        CREATE TABLE carrier_codes (
+            carrier TEXT NOT NULL REFERENCES carriers(name),
+            field TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (carrier, field)
+        );
+        INSERT INTO carrier_codes (carrier, field, value)
+        SELECT name, 'amazon_carrier_code', amazon_carrier_code FROM carriers
+            WHERE amazon_carrier_code IS NOT NULL
+        UNION ALL SELECT name, 'amazon_carrier_name', amazon_carrier_name FROM carriers
+            WHERE amazon_carrier_name IS NOT NULL
+        UNION ALL SELECT name, 'amazon_ship_method', amazon_ship_method FROM carriers
+            WHERE amazon_ship_method IS NOT NULL;
+        DROP TABLE carriers;
+        ALTER TABLE carriers_new RENAME TO carriers;
+        ALTER TABLE batches ADD COLUMN mall_id TEXT;
+        ALTER TABLE batches ADD COLUMN mall_state TEXT NOT NULL DEFAULT '{}';
+        UPDATE batches SET mall_id = feed_id WHERE feed_id IS NOT NULL;
+        CREATE INDEX batches_mall_id ON batches (mall_id) WHERE mall_id IS NOT NULL;
+        CREATE TABLE order_refs (
+            order_no TEXT PRIMARY KEY REFERENCES orders(order_no),
+            data TEXT NOT NULL DEFAULT '{}',
+            completion TEXT CHECK (completion IN ('scheduled', 'done', 'failed')),
+            complete_due TEXT
+        );
+        CREATE INDEX order_refs_due ON order_refs (complete_due) WHERE completion = 'scheduled'
+        """,
+    )
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise ValueError(f"0003_mall_interface would break foreign keys: {broken[:5]}")

@@ -8,12 +8,18 @@ record the run → mail. A batch whose submission answer was lost is reconciled,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
-from crossship import mail
-from crossship.errors import AmazonError, CrossshipError, OrdersChanged, UsageError
-from crossship.malls import SUPPORTED, MallSession, SessionFactory, offline_session, open_session
+from crossship import malls
+from crossship.errors import CrossshipError, MallError, OrdersChanged, UsageError
+from crossship.malls import (
+    Accepted,
+    MallSession,
+    SessionFactory,
+    context_for,
+    offline_session,
+    open_session,
+)
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
 from crossship.prepare import prepare
 from crossship.runs import (
@@ -26,10 +32,7 @@ from crossship.runs import (
 )
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
-from crossship.timeutil import Clock, from_db, to_db
-
-# a lost createFeed answer with no matching feed at Amazon after this long: it never happened
-RELEASE_AFTER = timedelta(minutes=10)
+from crossship.timeutil import Clock, to_db
 
 
 @dataclass
@@ -66,15 +69,16 @@ def stores_for_run(
     stops sending, never finishing what it already sent)."""
     if name:
         row = store.get_store(name)
-        if row["mall"] not in SUPPORTED:
+        if malls.find(row["mall"]) is None:
             raise UsageError(
                 f"store {name!r} is a {row['mall']} store: only Amazon stores are notified so far"
             )
         return [row]
-    rows = [r for r in store.list_stores(started=True) if r["mall"] in SUPPORTED]
+    supported = malls.supported()
+    rows = [r for r in store.list_stores(started=True) if r["mall"] in supported]
     chosen = {r["name"] for r in rows}
     pending = {b["store"] for b in store.batches(states=also_with)} - chosen if also_with else set()
-    stopped = [r for r in store.list_stores() if r["name"] in pending and r["mall"] in SUPPORTED]
+    stopped = [r for r in store.list_stores() if r["name"] in pending and r["mall"] in supported]
     return sorted(rows + stopped, key=lambda r: r["name"])
 
 
@@ -98,6 +102,7 @@ def notify_run(
         return run, []
 
     rows = stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES)
+    mall_of = {r["name"]: r["mall"] for r in rows}
     for run, dry_feeds in map_stores(
         rows, work, failed, open_store=lambda: Store(db_path), jobs=options.jobs
     ):
@@ -106,7 +111,12 @@ def notify_run(
         if run.skipped or run.dry_run:
             continue
         send_mail(
-            store, db_path, run, mail.NOTIFY_SUBJECT, "mail_notify.txt.j2", options.mail_transport
+            store,
+            db_path,
+            run,
+            malls.get(mall_of[run.store]).subjects["notify"],
+            "mail_notify.txt.j2",
+            options.mail_transport,
         )
         record(store, run, clock())
     return result
@@ -138,7 +148,7 @@ def _store_run(
             run.problems.append(exc.message)
             return run, []
     try:
-        session = session_factory(row, db_path, clock)
+        session = session_factory(context_for(row, db_path, clock))
         _notify_store(store, row, session, clock, run)
     except CrossshipError as exc:  # one store's failure (a broken template) stops no other
         run.problems.append(exc.message)
@@ -161,7 +171,7 @@ def _notify_store(
             "reconciled with Amazon first"
         )
         return
-    ready, lines = _select(store, row["name"], session, clock, run, apply=True)
+    ready, requests = _select(store, row["name"], session, clock, run, apply=True)
     if not ready:
         return
     expected = dict(ready)
@@ -171,17 +181,14 @@ def _notify_store(
         warned[warning["order_no"]] = (
             f"{text}; {warning['message']}" if text else warning["message"]
         )
-    for data, feed_lines in session.render(lines):
-        rows = [
-            (number, line.order_no, line.order_id, line.order_item_id)
-            for number, line in enumerate(feed_lines, start=1)
-        ]
+    for request in requests:
+        rows = [(r.record_no, r.order_no, r.order_id, r.item_id) for r in request.rows]
         try:
             batch = store.create_batch(
                 store=row["name"],
-                encoding=session.encoding,
-                content_type=session.content_type,
-                feed=data,
+                encoding=request.encoding,
+                content_type=request.content_type,
+                feed=request.body,
                 rows=rows,
                 now=to_db(clock()),
                 expected=expected,
@@ -192,17 +199,23 @@ def _notify_store(
             run.notes.append(f"{exc.message}; this feed is sent by the next run instead")
             return
         run.batch_ids.append(batch["id"])
-        if not _send(store, session, batch, clock, run):
+        if not _send(store, session, batch, request, clock, run):
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
             run.notes.append("the remaining orders wait until that batch is reconciled")
             return
 
 
 def _select(
-    store: Store, name: str, session: MallSession, clock: Clock, run: StoreRun, *, apply: bool
-) -> tuple[list[tuple[str, str]], list]:
-    """(order_no, updated_at) of the eligible orders that pass the mall's checks, and their feed
-    lines; the orders are streamed, never all held.
+    store: Store,
+    name: str,
+    session: malls.OfflineSession,
+    clock: Clock,
+    run: StoreRun,
+    *,
+    apply: bool,
+) -> tuple[list[tuple[str, str]], list[malls.Request]]:
+    """(order_no, updated_at) of the eligible orders that pass the mall's checks, and the
+    requests that send them; the orders are streamed, never all held.
 
     Orders that fail a check become ``error`` (when ``apply``), with the message saying what to fix.
     """
@@ -219,10 +232,17 @@ def _select(
     run.warnings.extend({"order_no": o, "message": w} for o, w in prepared.warnings)
     if errors and apply:
         store.change_statuses(errors, now=to_db(clock()))
-    return prepared.ready, prepared.lines
+    return prepared.ready, prepared.requests
 
 
-def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun) -> bool:
+def _send(
+    store: Store,
+    session: MallSession,
+    batch: dict,
+    request: malls.Request,
+    clock: Clock,
+    run: StoreRun,
+) -> bool:
     """Send one batch; False when its createFeed outcome is unknown (it awaits reconciliation)."""
     batch_id = batch["id"]
 
@@ -230,19 +250,19 @@ def _send(store: Store, session: MallSession, batch: dict, clock: Clock, run: St
         return store.update_batch(batch_id, changes, to_db(clock()))
 
     try:
-        feed_id = session.submit(batch, commit)
-    except AmazonError as exc:
+        answer = session.submit(batch, request, commit)
+    except MallError as exc:
         _submit_failed(store, store.get_batch(batch_id), exc, clock, run)
         return store.get_batch(batch_id)["state"] != "submitting"
+    assert isinstance(answer, Accepted)  # synchronous malls come with the lifecycle module
+    feed_id = answer.mall_id
     store.mark_submitted(batch_id, feed_id, to_db(clock()))
     run.sent += batch["order_count"]
     run.feed_ids.append(feed_id)
     return True
 
 
-def _submit_failed(
-    store: Store, batch: dict, exc: AmazonError, clock: Clock, run: StoreRun
-) -> None:
+def _submit_failed(store: Store, batch: dict, exc: MallError, clock: Clock, run: StoreRun) -> None:
     if batch["state"] == "submitting" and exc.outcome == "unknown":
         store.update_batch(batch["id"], {"last_error": exc.message}, to_db(clock()))
         run.problems.append(
@@ -279,40 +299,39 @@ def _recover(store: Store, name: str, session: MallSession, clock: Clock, run: S
 def _reconcile(
     store: Store, session: MallSession, batch: dict, clock: Clock, run: StoreRun
 ) -> bool:
+    mall = malls.get(store.get_store(batch["store"])["mall"])
     try:
-        candidates = session.find_lost(batch, store.claimed_feed_ids())
-    except AmazonError as exc:
+        found = session.reconcile(
+            batch, _rows(store, batch["id"]), store.claimed_mall_ids(mall.key)
+        )
+    except MallError as exc:
         run.problems.append(
-            f"batch {batch['id']}: cannot look for its feed at Amazon yet ({exc.message}); "
+            f"batch {batch['id']}: cannot look for its feed at {mall.label} yet ({exc.message}); "
             "tried again next run"
         )
         return True
-    if len(candidates) == 1:
-        store.mark_submitted(batch["id"], candidates[0], to_db(clock()))
-        run.feed_ids.append(candidates[0])
-        run.notes.append(
-            f"batch {batch['id']}: its lost submission was found at Amazon as feed {candidates[0]}"
-        )
+    if found.kind == "adopt" and found.mall_id:
+        store.mark_submitted(batch["id"], found.mall_id, to_db(clock()))
+        run.feed_ids.append(found.mall_id)
+        run.notes.append(f"batch {batch['id']}: {found.message}")
         return False
-    if len(candidates) > 1:
-        message = (
-            f"Amazon shows {len(candidates)} feeds that could be this batch "
-            f"({', '.join(candidates)}): check the orders in Seller Central"
-        )
-        end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
-        run.problems.append(f"batch {batch['id']}: {message}")
+    if found.kind == "ambiguous":
+        end_batch(store, batch, Status.RESULT_FAILED, found.message, "result_failed", clock, run)
+        run.problems.append(f"batch {batch['id']}: {found.message}")
         return False
-    age = session.now() - from_db(batch["submit_started_at"])  # both on the mall's clock
-    if age >= RELEASE_AFTER:
-        message = "Amazon never created a feed for this batch; back to 未連携 to be sent again"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
-        run.notes.append(f"batch {batch['id']} released: {message}")
+    if found.kind == "release":
+        end_batch(store, batch, Status.PENDING, found.message, "released", clock, run, count=False)
+        run.notes.append(f"batch {batch['id']} released: {found.message}")
         return False
-    run.notes.append(
-        f"batch {batch['id']}: no feed at Amazon yet for its lost submission; "
-        "checked again next run"
-    )
+    run.notes.append(f"batch {batch['id']}: {found.message}")
     return True
+
+
+def _rows(store: Store, batch_id: int) -> list[malls.Row]:
+    return [
+        malls.Row(r["record_no"], r["order_no"], r["order_id"], r["item_id"] or "")
+        for r in store.batch_rows(batch_id)
+    ]
 
 
 # ------------------------------------------------------------------------------- dry run
@@ -321,9 +340,5 @@ def _reconcile(
 def _dry_run(store: Store, row: dict, run: StoreRun) -> list[DryFeed]:
     """The feeds a run would send now, without a call to the mall or a change to the database."""
     session = offline_session(row)
-    ready, lines = _select(store, row["name"], session, lambda: run.started_at, run, apply=False)
-    return (
-        [DryFeed(row["name"], data, len(part)) for data, part in session.render(lines)]
-        if ready
-        else []
-    )
+    ready, requests = _select(store, row["name"], session, lambda: run.started_at, run, apply=False)
+    return [DryFeed(row["name"], r.body, len(r.rows)) for r in requests] if ready else []

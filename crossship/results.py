@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from crossship import mail
-from crossship.errors import AmazonError, CrossshipError, ReportParseError
-from crossship.malls import MallSession, Result, SessionFactory, open_session
+from crossship import malls
+from crossship.errors import CrossshipError, MallError, ReportParseError
+from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
 from crossship.runs import (
@@ -54,11 +54,13 @@ def results_fetch(
         return run
 
     rows = stores_for_run(store, store_name, also_with=("submitted",))
+    mall_of = {r["name"]: r["mall"] for r in rows}
     for run in map_stores(rows, work, failed, open_store=lambda: Store(db_path), jobs=jobs):
         result.runs.append(run)
         if run.skipped:
             continue
-        send_mail(store, db_path, run, mail.RESULTS_SUBJECT, "mail_results.txt.j2", mail_transport)
+        subject = malls.get(mall_of[run.store]).subjects["results"]
+        send_mail(store, db_path, run, subject, "mail_results.txt.j2", mail_transport)
         record(store, run, clock())
     return result
 
@@ -80,7 +82,7 @@ def _store_run(
     batches = store.batches(store=row["name"], states=("submitted",))
     if batches:
         try:
-            session = session_factory(row, db_path, clock)
+            session = session_factory(context_for(row, db_path, clock))
         except CrossshipError as exc:
             run.problems.append(exc.message)
         else:
@@ -103,7 +105,7 @@ def _fetch_batch(
     label = f"batch {batch['id']} (feed {batch['feed_id']})"
     try:
         poll = session.poll(batch)
-    except AmazonError as exc:
+    except MallError as exc:
         failures = batch["fetch_failures"] + 1
         if failures >= MAX_FETCH_FAILURES:
             message = (
@@ -160,7 +162,11 @@ def _fetch_batch(
         end_batch(store, batch, Status.NOTIFY_FAILED, message, "notify_failed", clock, run)
         return
     try:
-        outcome = session.read_result(poll, store.batch_rows(batch["id"]))
+        rows = [
+            Row(r["record_no"], r["order_no"], r["order_id"], r["item_id"] or "")
+            for r in store.batch_rows(batch["id"])
+        ]
+        outcome = session.read_result(batch, poll, rows)
     except ReportParseError as exc:
         message = (
             f"Amazon's processing report for feed {batch['feed_id']} could not be read "
@@ -170,7 +176,11 @@ def _fetch_batch(
         end_batch(store, batch, Status.RESULT_FAILED, message, "result_failed", clock, run)
         run.problems.append(f"{label}: {message}")
         return
-    _apply(store, batch, outcome, targets, clock, run)
+    _apply(store, batch, outcome, targets, clock, run, malls.get(session_mall(store, batch)))
+
+
+def session_mall(store: Store, batch: dict) -> str:
+    return store.get_store(batch["store"])["mall"]
 
 
 def _apply(
@@ -180,17 +190,18 @@ def _apply(
     targets: dict[str, str | None],
     clock: Clock,
     run: StoreRun,
+    mall: malls.Mall,
 ) -> None:
     """Every order still in the batch gets its outcome; successes move to their destination."""
     changes, moves = [], {}
     for order in store.batch_orders(batch["id"]):
         order_no = order["order_no"]
-        found = outcome.orders.get(order_no)
+        found = outcome.outcomes.get(order_no)
         if found is None:  # never assumed a success: the mall must account for every order
             status, warnings = Status.RESULT_FAILED, []
             message = (
-                f"the result of feed {batch['feed_id']} does not account for this order: "
-                "check it in Seller Central"
+                f"the result of {mall.label}'s batch {batch['mall_id'] or batch['feed_id']} does "
+                f"not account for this order: check it in {mall.where_to_check}"
             )
         else:
             status, message, warnings = found.status, found.message, found.warnings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,84 @@ def record(store: Store, run: StoreRun, finished_at: datetime) -> None:
 
 Transport = Callable[[mailer.MailSettings, "str | None", mailer.Mail], None]
 
+# a result mail stays well under 1 MB however many orders fail: 40,000 failures must not make a
+# mail the SMTP server refuses, so nobody hears of them
+MAIL_ORDERS = 100  # orders (and warnings, notes, problems) listed one by one
+MAIL_MESSAGES = 20  # distinct messages counted
+MAIL_MESSAGE_CHARS = 300
+MAIL_MAX_BYTES = 256 * 1024
+
+
+@dataclass
+class MailDigest:
+    """What a result mail shows of a run: counts for everything, the first items one by one."""
+
+    failures: list[dict]
+    failures_more: int
+    by_message: list[dict]  # {"status_label", "message", "count"}, most frequent first
+    messages_more: int
+    warnings: list[dict]
+    warnings_more: int
+    notes: list[Any]
+    notes_more: int
+    problems: list[Any]
+    problems_more: int
+    commands: list[str]  # `crossship history ...` lines that list every order of the run
+
+
+def mail_digest(run: StoreRun, language: str) -> MailDigest:
+    def text(message: Any) -> str:
+        shown = message.render(language) if hasattr(message, "render") else str(message or "")
+        return shown if len(shown) <= MAIL_MESSAGE_CHARS else shown[: MAIL_MESSAGE_CHARS - 1] + "…"
+
+    counts: Counter = Counter(
+        (f["status"], f["status_label"], text(f["message"])) for f in run.failures
+    )
+    groups = [
+        {"status_label": label, "message": message, "count": count}
+        for (_status, label, message), count in counts.most_common(MAIL_MESSAGES)
+    ]
+    since = shlex.quote(local_iso(to_db(run.started_at - timedelta(seconds=1))))
+    store = shlex.quote(run.store)
+    statuses = list(dict.fromkeys(f["status"] for f in run.failures))
+    commands = [
+        f"crossship history --store {store} --since {since} --status {status}"
+        for status in statuses
+    ]
+    if run.warnings:
+        commands.append(f"crossship history --store {store} --since {since} --warnings-only")
+
+    def first(items: list) -> list:
+        return [
+            {**item, "message": text(item["message"])} if isinstance(item, dict) else text(item)
+            for item in items[:MAIL_ORDERS]
+        ]
+
+    return MailDigest(
+        failures=first(run.failures),
+        failures_more=max(0, len(run.failures) - MAIL_ORDERS),
+        by_message=groups,
+        messages_more=max(0, len(counts) - MAIL_MESSAGES),
+        warnings=first(run.warnings),
+        warnings_more=max(0, len(run.warnings) - MAIL_ORDERS),
+        notes=first(run.notes),
+        notes_more=max(0, len(run.notes) - MAIL_ORDERS),
+        problems=first(run.problems),
+        problems_more=max(0, len(run.problems) - MAIL_ORDERS),
+        commands=commands,
+    )
+
+
+def _capped(mail: mailer.Mail) -> mailer.Mail:
+    """The last guard: a body over MAIL_MAX_BYTES is cut at a line, saying so."""
+    data = mail.body.encode("utf-8")
+    if len(data) <= MAIL_MAX_BYTES:
+        return mail
+    cut = data[:MAIL_MAX_BYTES].decode("utf-8", errors="ignore").rsplit("\n", 1)[0]
+    return mailer.Mail(
+        mail.subject, cut + "\n\n[... cut at 256 KB: see `crossship history` for the rest]\n"
+    )
+
 
 def send_mail(
     store: Store,
@@ -163,17 +242,24 @@ def send_mail(
         return
     from crossship.secrets import smtp_password  # late: only runs that mail read credentials
 
-    settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
-    if not settings.smtp_host and not settings.recipients:
-        run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
-        return
-    context = {"run": run, "time": local_iso(to_db(run.started_at)), "advice": ADVICE}
     try:
+        settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
+        if not settings.smtp_host and not settings.recipients:
+            run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
+            return
+        context = {
+            "run": run,
+            "time": local_iso(to_db(run.started_at)),
+            "advice": ADVICE,
+            "digest": mail_digest(run, settings.language),
+        }
         deliver = transport or mailer.send
-        mail = mailer.compose(subject, template, context, settings.language)
+        mail = _capped(mailer.compose(subject, template, context, settings.language))
         deliver(settings, smtp_password(db_path), mail)
     except CrossshipError as exc:
         run.mail_error = exc.message
+    except Exception as exc:  # a mail is a report: whatever breaks it, the run and the others go on
+        run.mail_error = f"the result mail could not be sent: {type(exc).__name__}: {exc}"
 
 
 def end_batch(

@@ -1,4 +1,5 @@
-"""Secrets (SPEC §9): LWA credentials per store and the SMTP password.
+"""Secrets (SPEC §9, §12): each store's credentials as its mall declares them, and the SMTP
+password.
 
 They never enter the database. Environment variables win over the credentials file, which is
 refused when group or others can read it (as ssh and netrc do). The file is read only when the
@@ -11,83 +12,98 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crossship.errors import ConfigError
+from crossship.malls import Secret
 from crossship.paths import credentials_path
 
-# attribute on StoreSecrets -> (key in the credentials file, suffix of the environment variable)
-STORE_KEYS: dict[str, tuple[str, str]] = {
-    "client_id": ("lwa_client_id", "LWA_CLIENT_ID"),
-    "client_secret": ("lwa_client_secret", "LWA_CLIENT_SECRET"),
-    "refresh_token": ("refresh_token", "REFRESH_TOKEN"),
-}
 SMTP_PASSWORD_ENV = "CROSSSHIP_SMTP_PASSWORD"
+
+
+def env_prefix(store_name: str) -> str:
+    """``<STORE>`` of the variables: the name upper-cased, every character but A-Z and 0-9 ``_``."""
+    return re.sub(r"[^A-Z0-9]", "_", store_name.upper())
 
 
 def env_name(store_name: str, suffix: str) -> str:
     """``CROSSSHIP_<STORE>_<SUFFIX>``: the store name upper-cased, every other char ``_``."""
-    return f"CROSSSHIP_{re.sub(r'[^A-Z0-9]', '_', store_name.upper())}_{suffix}"
+    return f"CROSSSHIP_{env_prefix(store_name)}_{suffix}"
 
 
 @dataclass(frozen=True)
 class StoreSecrets:
-    """A store's LWA credentials; ``sources`` says where each came from (never the value)."""
+    """A store's secrets, as its mall declares them; ``sources`` says where each came from
+    (never the value). Each declared secret reads as an attribute (``secrets.client_id``)."""
 
     store: str
-    client_id: str | None = field(default=None, repr=False)
-    client_secret: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
+    declared: tuple[Secret, ...] = ()
+    values: dict[str, str] = field(default_factory=dict, repr=False)
     sources: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
 
+    def __getattr__(self, name: str) -> str | None:
+        if name.startswith("_") or name in ("declared", "values"):
+            raise AttributeError(name)
+        if any(s.name == name for s in self.declared):
+            return self.values.get(name)
+        raise AttributeError(name)
+
+    def get(self, name: str) -> str:
+        """A secret that ``missing()`` said is set ("" otherwise)."""
+        return self.values.get(name, "")
+
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={'***' if getattr(self, name) else None}" for name in STORE_KEYS)
+        shown = ", ".join(
+            f"{s.name}={'***' if self.values.get(s.name) else None}" for s in self.declared
+        )
         return f"StoreSecrets(store={self.store!r}, {shown})"
 
     __str__ = __repr__
 
     def missing(self) -> list[str]:
         """Each secret not set, named by what to set."""
-        gaps = []
-        for name, (key, suffix) in STORE_KEYS.items():
-            if not getattr(self, name):
-                where = f" of {self.file}" if self.file else ""
-                gaps.append(
-                    f"{env_name(self.store, suffix)} or {key} in [stores.{self.store}]{where}"
-                )
-        return gaps
+        where = f" of {self.file}" if self.file else ""
+        return [
+            f"{env_name(self.store, s.env_suffix)} or {s.key} in [stores.{self.store}]{where}"
+            for s in self.declared
+            if not self.values.get(s.name)
+        ]
 
     def hint(self) -> str:
         """One line saying where to put the missing secrets, for people."""
-        names = [env_name(self.store, STORE_KEYS[n][1]) for n in STORE_KEYS if not getattr(self, n)]
+        names = [
+            env_name(self.store, s.env_suffix) for s in self.declared if not self.values.get(s.name)
+        ]
         return f"set {', '.join(names)} or put them in {self.file} (see README: Secrets)"
 
     def describe(self) -> dict[str, str]:
         """For `config store show`: each secret ``set (env X)``, ``set (file F)`` or ``not set``."""
         described = {}
-        for name, (key, suffix) in STORE_KEYS.items():
-            source = self.sources.get(name)
+        for secret in self.declared:
+            source = self.sources.get(secret.name)
             if source:
-                described[key] = f"set ({source})"
+                described[secret.key] = f"set ({source})"
             else:
-                described[key] = f"not set (env {env_name(self.store, suffix)} or {self.file})"
+                var = env_name(self.store, secret.env_suffix)
+                described[secret.key] = f"not set (env {var} or {self.file})"
         return described
 
 
-def store_secrets(store_name: str, db_path: Path) -> StoreSecrets:
-    """The LWA credentials of ``store_name``: environment first, then the credentials file."""
+def store_secrets(store_name: str, db_path: Path, declared: Sequence[Secret]) -> StoreSecrets:
+    """The secrets ``declared`` by the store's mall: environment first, then the file."""
     path = credentials_path(Path(db_path))
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for name, (_key, suffix) in STORE_KEYS.items():
-        var = env_name(store_name, suffix)
+    for secret in declared:
+        var = env_name(store_name, secret.env_suffix)
         if os.environ.get(var):
-            values[name] = os.environ[var]
-            sources[name] = f"env {var}"
-    if len(values) < len(STORE_KEYS):
+            values[secret.name] = os.environ[var]
+            sources[secret.name] = f"env {var}"
+    if len(values) < len(declared):
         section = _read_file(path).get("stores", {})
         if not isinstance(section, dict):
             raise ConfigError(f"credentials file {path}: [stores] must be a table of stores")
@@ -96,11 +112,14 @@ def store_secrets(store_name: str, db_path: Path) -> StoreSecrets:
             raise ConfigError(
                 f"credentials file {path}: [stores.{store_name}] must be a table of keys"
             )
-        for name, (key, _suffix) in STORE_KEYS.items():
-            if name not in values and entry.get(key):
-                values[name] = _text(entry[key], path, f"stores.{store_name}.{key}")
-                sources[name] = f"file {path}"
-    return StoreSecrets(store=store_name, sources=sources, file=path, **values)
+        for secret in declared:
+            if secret.name not in values and entry.get(secret.key):
+                key = f"stores.{store_name}.{secret.key}"
+                values[secret.name] = _text(entry[secret.key], path, key)
+                sources[secret.name] = f"file {path}"
+    return StoreSecrets(
+        store=store_name, declared=tuple(declared), values=values, sources=sources, file=path
+    )
 
 
 def smtp_password(db_path: Path) -> str | None:

@@ -7,32 +7,57 @@ The CLI parses options and calls these; these check and call the Store, which ow
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
-from crossship import urls
+from crossship import malls, urls
 from crossship.errors import CrossshipError, NotFound, UsageError
+from crossship.malls import CarrierField, Mall, Setting
+from crossship.secrets import env_prefix
 from crossship.statuses import Status, label_of
-from crossship.store import Store
+from crossship.store import STORE_FIELDS, Store
 from crossship.timeutil import parse_date
 
-MALLS = ("amazon", "rakuten", "yahoo")
-ENCODINGS = ("utf-8", "cp932")
 SHIP_DATE_SETTINGS = ("required", "optional")
 SHIP_DATE_LABELS = {"required": "必須", "optional": "任意"}
 
-AMAZON_JP_MARKETPLACE = "A1VC38T7YXB528"
-AMAZON_FE_ENDPOINT = "https://sellingpartnerapi-fe.amazon.com"
-LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
-# what `config store add --mall amazon` stores when an option is not given
-AMAZON_DEFAULTS = {
-    "marketplace_id": AMAZON_JP_MARKETPLACE,
-    "endpoint": AMAZON_FE_ENDPOINT,
-    "token_url": LWA_TOKEN_URL,
-}
+# the settings every store has, whatever its mall (stores columns)
+COMMON_SETTINGS = (
+    Setting(
+        "endpoint",
+        "--endpoint",
+        "The mall API's base URL (each mall has its default); https, or http only to a "
+        "loopback address (a local sandbox).",
+        kind="url",
+        metavar="URL",
+    ),
+    Setting(
+        "interval_minutes",
+        "--interval",
+        "Minutes between two runs of each job for this store (default 15).",
+        kind="int",
+        metavar="MINUTES",
+    ),
+    Setting(
+        "result_deadline_hours",
+        "--result-deadline",
+        "Hours to wait for the mall's result before 通知結果取得失敗 (default 24).",
+        kind="int",
+        metavar="HOURS",
+    ),
+    Setting(
+        "time_budget_minutes",
+        "--time-budget",
+        "Minutes a run may spend sending for this store; when spent, the rest waits 未連携 for "
+        "the next run (default 10).",
+        kind="int",
+        metavar="MINUTES",
+    ),
+)
 
 # mail settings: keys stored with Store.set_settings("mail", ...) and their defaults
 MAIL_PREFIX = "mail"
@@ -59,11 +84,26 @@ def check_url(url: str, what: str) -> str:
 
 
 def check_address(text: str, what: str) -> str:
-    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed."""
+    """A mail address (``a@example.com`` or ``Name <a@example.com>``), returned trimmed.
+
+    Control characters (CR/LF would forge mail headers) and lists of addresses are refused.
+    """
+    if _has_control(text):
+        raise UsageError(
+            f"{what} {text!r} contains a control character (a line break?): give one address"
+        )
+    addresses = getaddresses([text])
     _name, address = parseaddr(text)
-    if not _ADDRESS.fullmatch(address or ""):
-        raise UsageError(f"{what} {text!r} is not a mail address: write it as name@example.com")
+    if len(addresses) != 1 or not _ADDRESS.fullmatch(address or ""):
+        raise UsageError(
+            f"{what} {text!r} is not one mail address: write it as name@example.com "
+            "(repeat --notify for several)"
+        )
     return text.strip()
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
 
 
 def check_name(text: str, what: str) -> str:
@@ -74,82 +114,184 @@ def check_name(text: str, what: str) -> str:
     return name
 
 
-def _positive(value: int | None, option: str) -> int | None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{option} must be a positive whole number, not {value}")
-    return value
-
-
 # ----------------------------------------------------------------------------- stores
 
 
-def store_values(
-    *,
-    seller_id: str | None = None,
-    marketplace_id: str | None = None,
-    endpoint: str | None = None,
-    token_url: str | None = None,
-    encoding: str | None = None,
-    interval: int | None = None,
-    result_deadline: int | None = None,
-    template: str | None = None,
-) -> dict[str, Any]:
-    """Checked store columns from command-line values; None means "not given".
+@dataclass(frozen=True)
+class StoreOption:
+    """One `config store add/set` flag: the common setting, or each mall's that declares it."""
 
-    ``template=""`` resets a store to the built-in feed template.
-    """
-    values: dict[str, Any] = {}
-    if seller_id is not None:
-        values["seller_id"] = seller_id.strip()
-    if marketplace_id is not None:
-        if not marketplace_id.strip():
-            raise UsageError("--marketplace-id must not be empty")
-        values["marketplace_id"] = marketplace_id.strip()
-    if endpoint is not None:
-        values["endpoint"] = check_url(endpoint, "--endpoint")
-    if token_url is not None:
-        values["token_url"] = check_url(token_url, "--token-url")
-    if encoding is not None:
-        if encoding not in ENCODINGS:
-            raise UsageError(f"--encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
-        values["encoding"] = encoding
-    if _positive(interval, "--interval") is not None:
-        values["interval_minutes"] = interval
-    if _positive(result_deadline, "--result-deadline") is not None:
-        values["result_deadline_hours"] = result_deadline
-    if template is not None:
-        values["template"] = _check_template(template)
-    return values
+    option: str
+    param: str  # the click parameter name
+    common: Setting | None
+    by_mall: dict[str, Setting]
+
+    @property
+    def first(self) -> Setting:
+        return self.common or next(iter(self.by_mall.values()))
+
+    def help(self) -> str:
+        if self.common is not None:
+            return self.common.help
+        labels = ", ".join(malls.get(k).label for k in self.by_mall)
+        return f"{self.first.help} [{labels}]"
 
 
-def _check_template(template: str) -> str:
-    if not template.strip():
-        return ""  # back to the built-in template
-    path = Path(template).expanduser()
+def param_name(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def store_options() -> list[StoreOption]:
+    """The store flags: the common ones, then each installed mall's, merged by option name."""
+    options: dict[str, StoreOption] = {
+        s.option: StoreOption(s.option, param_name(s.option), s, {}) for s in COMMON_SETTINGS
+    }
+    for mall in malls.registry().values():
+        for setting in mall.settings:
+            known = options.get(setting.option)
+            if known is None:
+                known = options[setting.option] = StoreOption(
+                    setting.option, param_name(setting.option), None, {}
+                )
+            if known.common is None:
+                known.by_mall[mall.key] = setting
+    return list(options.values())
+
+
+def store_malls() -> tuple[str, ...]:
+    """The malls a store may be added on: the installed ones, and those still being built."""
+    return tuple(dict.fromkeys([*malls.registry(), *malls.PLANNED]))
+
+
+def _mall_label(key: str) -> str:
+    mall = malls.find(key)
+    return mall.label if mall else malls.PLANNED.get(key, key)
+
+
+def store_changes(
+    mall_key: str, given: dict[str, Any], store_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checked (stores columns, mall settings) from flag values by parameter name (None: not
+    given). A flag of another mall than the store's is refused."""
+    columns: dict[str, Any] = {}
+    mall_settings: dict[str, Any] = {}
+    for option in store_options():
+        value = given.get(option.param)
+        if value is None:
+            continue
+        setting = option.common or option.by_mall.get(mall_key)
+        if setting is None:
+            labels = ", ".join(malls.get(k).label for k in option.by_mall)
+            raise UsageError(
+                f"{option.option} is a setting of {labels} stores; store {store_name!r} is on "
+                f"{_mall_label(mall_key)}: see `crossship config store add --help`"
+            )
+        checked = check_setting(setting, value)
+        if setting.name in STORE_FIELDS:
+            if checked is not None:
+                columns[setting.name] = checked
+        else:
+            mall_settings[setting.name] = checked
+    return columns, mall_settings
+
+
+def check_setting(setting: Setting, value: Any) -> Any:
+    """A flag's value checked by its kind, then by its mall (``Setting.check``)."""
+    option = setting.option
+    if setting.kind == "int":
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{option} must be a whole number, not {value!r}") from None
+        if number <= 0:
+            raise UsageError(f"{option} must be a positive whole number, not {number}")
+        checked: Any = number
+    elif setting.kind == "days_or_never":
+        text = str(value).strip().lower()
+        if text == "never":
+            checked = "never"
+        elif text.isdigit():
+            checked = int(text)
+        else:
+            raise UsageError(f"{option} must be a number of days (0 or more) or never")
+    else:
+        text = str(value).strip()
+        if any(c in text for c in "\t\r\n"):
+            raise UsageError(f"{option} must be one line without tabs")
+        if setting.kind == "url":
+            checked = check_url(text, option)
+        elif setting.kind == "choice":
+            if text not in setting.choices:
+                raise UsageError(f"{option} {text!r}: use one of {', '.join(setting.choices)}")
+            checked = text
+        elif setting.kind == "date":
+            checked = parse_date(text, what=option) if text else None
+        elif setting.kind == "path":
+            checked = _check_path(text, option)
+        else:
+            checked = text
+    if setting.check is not None and checked is not None:
+        checked = setting.check(checked)
+    return checked
+
+
+def _check_path(text: str, option: str) -> str:
+    if not text:
+        return ""  # back to the mall's built-in default
+    path = Path(text).expanduser()
     if not path.is_file():
-        raise UsageError(f"--template {template!r}: no such file")
-    try:
-        path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--template {template!r} cannot be read as UTF-8 text: {exc}") from None
+        raise UsageError(f"{option} {text!r}: no such file")
     return str(path.resolve())
 
 
-def add_store(store: Store, name: str, mall: str, values: dict[str, Any], now: str) -> dict:
-    """Add a store (stopped); an Amazon store gets Amazon Japan's marketplace and endpoints."""
+def add_store(store: Store, name: str, mall_key: str, given: dict[str, Any], now: str) -> dict:
+    """Add a store (stopped), with its mall's defaults for what is not given."""
     name = check_name(name, "store")
-    if mall not in MALLS:
-        raise UsageError(f"--mall {mall!r}: use one of {', '.join(MALLS)}")
-    if mall == "amazon":
-        values = {**AMAZON_DEFAULTS, **values}
-    store.add_store(name, mall, values, now)
+    if mall_key not in store_malls():
+        raise UsageError(f"--mall {mall_key!r}: use one of {', '.join(store_malls())}")
+    check_env_collision(store, name)
+    columns, mall_settings = store_changes(mall_key, given, name)
+    mall = malls.find(mall_key)
+    if mall is not None:
+        for setting in mall.settings:
+            chosen = columns if setting.name in STORE_FIELDS else mall_settings
+            if setting.required and chosen.get(setting.name) is None:
+                raise UsageError(f"a {mall.label} store needs {setting.option}: {setting.help}")
+            if setting.default is not None and setting.name not in chosen:
+                chosen[setting.name] = setting.default
+        for key, value in mall.defaults.items():
+            columns.setdefault(key, value)
+    store.add_store(name, mall_key, columns, now, mall_settings)
     return store.get_store(name)
+
+
+def update_store(store: Store, name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Change a store's settings (only those given); returns what changed."""
+    row = store.get_store(name)
+    columns, mall_settings = store_changes(row["mall"], given, name)
+    if not columns and not mall_settings:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    store.update_store(name, columns, mall_settings)
+    return {**columns, **mall_settings}
+
+
+def check_env_collision(store: Store, name: str) -> None:
+    """Refuse a store name whose credential variables (CROSSSHIP_<STORE>_...) are another
+    store's: ``amazon-main``, ``AMAZON-MAIN`` and ``amazon_main`` would share credentials."""
+    prefix = env_prefix(name)
+    for row in store.list_stores():
+        if row["name"] != name and env_prefix(row["name"]) == prefix:
+            raise UsageError(
+                f"store name {name!r} maps to the same environment variables as store "
+                f"{row['name']!r} (CROSSSHIP_{prefix}_...), so the two would share credentials: "
+                "choose a name that differs in letters or digits"
+            )
 
 
 def store_record(store: Store, row: dict) -> dict[str, Any]:
     """A store as `config store list/show` prints it (no secrets)."""
     targets = store.list_targets(row["name"])
-    return {
+    record = {
         "name": row["name"],
         "mall": row["mall"],
         "automatic": "started" if row["started"] else "stopped",
@@ -160,9 +302,15 @@ def store_record(store: Store, row: dict) -> dict[str, Any]:
         "encoding": row["encoding"],
         "interval_minutes": row["interval_minutes"],
         "result_deadline_hours": row["result_deadline_hours"],
+        "time_budget_minutes": row["time_budget_minutes"],
         "template": row["template"] or "",
         "target_phases": ", ".join(target_text(t) for t in targets),
     }
+    mall = malls.find(row["mall"])
+    for setting in mall.settings if mall else ():
+        if setting.name not in STORE_FIELDS:
+            record[setting.name] = row["mall_settings"].get(setting.name, "")
+    return record
 
 
 def target_text(target: dict) -> str:
@@ -207,10 +355,10 @@ def add_target(store: Store, store_name: str, phase: str, move_to: str | None) -
     added = TargetAdded(store_name, phase, move_to, bool(row["started"]))
     if phase_row["ship_date"] == "optional":
         added.warnings.append(optional_phase_warning(phase))
-    if row["mall"] != "amazon":
+    if malls.find(row["mall"]) is None:
         added.warnings.append(
-            f"store {store_name!r} is on {row['mall']}: crossship sends shipment notifications "
-            "to Amazon only for now, so its orders stay where they are"
+            f"store {store_name!r} is on {row['mall']}, which this crossship cannot notify yet "
+            f"(installed: {', '.join(malls.registry())}), so its orders stay where they are"
         )
     return added
 
@@ -235,41 +383,62 @@ def phases_with_targets(store: Store) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- carriers
 
 
-def carrier_values(code: str, name: str | None, ship_method: str | None) -> dict[str, Any]:
-    """Amazon fields of a carrier: a code, a name when the code is ``Other``.
+def carrier_options() -> list[tuple[Mall, CarrierField]]:
+    """Every installed mall's carrier fields, in registry order (the `config carrier add` flags)."""
+    return [(mall, f) for mall in malls.registry().values() for f in mall.carrier_fields]
 
-    CROSS MALL help: Amazon自動出荷通知, Q2.
+
+def carrier_fields() -> list[str]:
+    """The carrier-code columns of every installed mall (`config carrier list`)."""
+    return [f.name for _mall, f in carrier_options()]
+
+
+@dataclass
+class CarrierChange:
+    values: dict[str, str | None]  # field → value (None: removed)
+    replace: list[str]  # the fields of each mall given: replaced together
+    warnings: list[str] = field(default_factory=list)
+
+
+def carrier_changes(name: str, given: dict[str, Any]) -> CarrierChange:
+    """Checked carrier codes from flag values by parameter name (None: not given).
+
+    A mall's fields are replaced together when any of them is given; another mall's stay.
+    Codes are checked against the mall's list; the mall's own rules (``Mall.carrier_check``) last.
     """
-    code = code.strip()
-    if not code:
-        raise UsageError("--amazon-carrier-code must not be empty (Amazon Japan requires it)")
-    if code.lower() == "other" and not (name or "").strip():
+    change = CarrierChange({}, [])
+    for mall in malls.registry().values():
+        if not any(given.get(param_name(f.option)) is not None for f in mall.carrier_fields):
+            continue
+        values: dict[str, str | None] = {}
+        for carrier_field in mall.carrier_fields:
+            values[carrier_field.name] = _carrier_value(
+                carrier_field, mall, given.get(param_name(carrier_field.option))
+            )
+        if mall.carrier_check is not None:
+            change.warnings.extend(mall.carrier_check(name, values))
+        change.values.update(values)
+        change.replace.extend(values)
+    if not change.replace:
+        flags = ", ".join(f.option for _mall, f in carrier_options() if f.needed)
+        raise UsageError(f"give the carrier's code for at least one mall: {flags}")
+    return change
+
+
+def _carrier_value(carrier_field: CarrierField, mall: Mall, value: Any) -> str | None:
+    text = str(value or "").strip()
+    if any(c in text for c in "\t\r\n"):
+        raise UsageError(f"{carrier_field.option} must be one line without tabs")
+    if not text:
+        return None
+    codes = carrier_field.codes
+    if codes is not None and text not in codes:
+        shown = ", ".join(f"{code} ({label})" for code, label in list(codes.items())[:12])
+        more = f" and {len(codes) - 12} more" if len(codes) > 12 else ""
         raise UsageError(
-            "--amazon-carrier-code Other needs --amazon-carrier-name: the carrier's name as "
-            "Amazon should show it"
+            f"{carrier_field.option} {text!r} is not a {mall.label} code: use one of {shown}{more}"
         )
-    for option, value in (
-        ("--amazon-carrier-code", code),
-        ("--amazon-carrier-name", name),
-        ("--amazon-ship-method", ship_method),
-    ):
-        if value and any(c in value for c in "\t\r\n"):
-            raise UsageError(f"{option} must be one line without tabs")
-    return {
-        "amazon_carrier_code": code,
-        "amazon_carrier_name": (name or "").strip() or None,
-        "amazon_ship_method": (ship_method or "").strip() or None,
-    }
-
-
-def ship_method_warning(carrier: str) -> str:
-    return (
-        f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
-        "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
-        "set one with "
-        f"`crossship config carrier add {carrier} --amazon-carrier-code ... "
-        "--amazon-ship-method TEXT`"
-    )
+    return text
 
 
 # ----------------------------------------------------------------------------- mail
@@ -299,7 +468,7 @@ def mail_changes(
         changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
-        if any(c.isspace() for c in host):
+        if any(c.isspace() for c in host) or _has_control(host):
             raise UsageError(f"--smtp-host {smtp_host!r} must be a host name or address")
         changes["smtp_host"] = host or None
     if smtp_port is not None:
@@ -307,6 +476,8 @@ def mail_changes(
             raise UsageError(f"--smtp-port {smtp_port} must be between 1 and 65535")
         changes["smtp_port"] = smtp_port
     if smtp_user is not None:
+        if _has_control(smtp_user):
+            raise UsageError(f"--smtp-user {smtp_user!r} contains a control character")
         changes["smtp_user"] = smtp_user.strip() or None
     if starttls is not None:
         changes["starttls"] = starttls

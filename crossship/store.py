@@ -44,10 +44,12 @@ STORE_FIELDS = (
     "interval_minutes",
     "result_deadline_hours",
     "template",
+    "time_budget_minutes",
 )
-CARRIER_FIELDS = ("amazon_carrier_code", "amazon_carrier_name", "amazon_ship_method")
-# batch states: the order of a send, then the end states
-BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "submitting")
+# batch states: the order of a send, then the end states. A mall's session moves a batch
+# through its own states between prepared and submitting (Amazon: document_created, uploaded);
+# a synchronous mall's request is ``sending`` while its call is in flight
+BATCH_OPEN_STATES = ("prepared", "document_created", "uploaded", "sending", "submitting")
 BATCH_STATES = (
     *BATCH_OPEN_STATES,
     "submitted",
@@ -236,7 +238,10 @@ class Store:
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
                 self._check_schema(create)  # reads only: a refused file is left as it was
                 self._configure()
+                # foreign keys off while migrating: a migration that rebuilds a table (0003)
+                # checks them itself (PRAGMA foreign_key_check), as SQLite's procedure says
                 migrations.apply(self.db)
+                self.db.conn.execute("PRAGMA foreign_keys = ON")
             except BaseException:
                 self.db.close()
                 raise
@@ -298,7 +303,7 @@ class Store:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA foreign_keys = OFF")
 
     def close(self) -> None:
         self.db.close()
@@ -328,29 +333,52 @@ class Store:
 
     # ----------------------------------------------------------------------------- stores
 
-    def add_store(self, name: str, mall: str, values: dict[str, Any], now: str) -> None:
+    def add_store(
+        self,
+        name: str,
+        mall: str,
+        values: dict[str, Any],
+        now: str,
+        mall_settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Add a store: ``values`` are stores columns, ``mall_settings`` its mall's own."""
         if self._one("SELECT 1 FROM stores WHERE name = ?", [name]):
             raise UsageError(f"store {name!r} already exists: change it with `config store set`")
         row = {"name": name, "mall": mall, "created_at": now}
         row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
+        settings = {k: v for k, v in (mall_settings or {}).items() if v is not None}
+        row["mall_settings"] = json.dumps(settings, ensure_ascii=False, sort_keys=True)
         with self.db.atomic():
             self.db.table("stores").insert(row)
 
-    def update_store(self, name: str, values: dict[str, Any]) -> None:
-        self.get_store(name)
-        changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
-        if changes:
-            with self.db.atomic():
+    def update_store(
+        self, name: str, values: dict[str, Any], mall_settings: dict[str, Any] | None = None
+    ) -> None:
+        """Change stores columns (None: not given) and merge ``mall_settings`` (None removes)."""
+        with self.db.atomic():
+            current = self.get_store(name)
+            changes = {k: v for k, v in values.items() if k in STORE_FIELDS and v is not None}
+            if mall_settings:
+                merged = {**current["mall_settings"], **mall_settings}
+                merged = {k: v for k, v in merged.items() if v is not None}
+                changes["mall_settings"] = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+            if changes:
                 self.db.table("stores").update(name, changes)
 
+    @staticmethod
+    def _store_row(row: dict) -> dict:
+        row["mall_settings"] = json.loads(row.get("mall_settings") or "{}")
+        return row
+
     def get_store(self, name: str) -> dict:
+        """A stores row; its ``mall_settings`` decoded into a dict."""
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
         if row is None:
             known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
             raise NotFound(
                 f"no store named {name!r} (stores: {known}): add it with `config store add`"
             )
-        return row
+        return self._store_row(row)
 
     def list_stores(self, *, mall: str | None = None, started: bool | None = None) -> list[dict]:
         where: list[str] = []
@@ -362,7 +390,7 @@ class Store:
             where.append("started = ?")
             params.append(int(started))
         sql = "SELECT * FROM stores" + (" WHERE " + " AND ".join(where) if where else "")
-        return self._rows(sql + " ORDER BY name", params)
+        return [self._store_row(r) for r in self._rows(sql + " ORDER BY name", params)]
 
     def set_started(self, name: str, started: bool) -> None:
         self.get_store(name)
@@ -425,16 +453,49 @@ class Store:
 
     # ----------------------------------------------------------------------------- carriers
 
-    def save_carrier(self, name: str, values: dict[str, Any]) -> None:
-        row = {"name": name} | {k: values.get(k) for k in CARRIER_FIELDS}
+    def save_carrier(
+        self, name: str, values: Mapping[str, str | None], replace: Sequence[str] = ()
+    ) -> None:
+        """Add or change a carrier: each field of ``replace`` gets its value in ``values``
+        (None or absent: removed); fields not named keep theirs (another mall's codes)."""
+        fields = list(dict.fromkeys([*replace, *values]))
         with self.db.atomic():
-            self.db.table("carriers").upsert(row, pk="name")
+            self.db.execute("INSERT OR IGNORE INTO carriers (name) VALUES (?)", [name])
+            for field in fields:
+                value = values.get(field)
+                if value is None:
+                    self.db.execute(
+                        "DELETE FROM carrier_codes WHERE carrier = ? AND field = ?", [name, field]
+                    )
+                else:
+                    self.db.execute(
+                        "INSERT INTO carrier_codes (carrier, field, value) VALUES (?, ?, ?) "
+                        "ON CONFLICT (carrier, field) DO UPDATE SET value = excluded.value",
+                        [name, field, value],
+                    )
 
-    def get_carrier(self, name: str) -> dict | None:
-        return self._one("SELECT * FROM carriers WHERE name = ?", [name])
+    def get_carrier(self, name: str, fields: Sequence[str] = ()) -> dict | None:
+        """One flat dict: ``name`` and each code field (every one of ``fields``, None if unset)."""
+        for carrier in self._carriers("WHERE name = ?", [name], fields):
+            return carrier
+        return None
 
-    def list_carriers(self) -> list[dict]:
-        return self._rows("SELECT * FROM carriers ORDER BY rowid")
+    def list_carriers(self, fields: Sequence[str] = ()) -> list[dict]:
+        """Every carrier as a flat dict (see ``get_carrier``), in the order they were added."""
+        return self._carriers("", [], fields)
+
+    def _carriers(self, where: str, params: list[Any], fields: Sequence[str]) -> list[dict]:
+        carriers = {
+            r["name"]: {"name": r["name"], **dict.fromkeys(fields)}
+            for r in self._rows(f"SELECT name FROM carriers {where} ORDER BY rowid", params)
+        }
+        if carriers:
+            sql = "SELECT carrier, field, value FROM carrier_codes"
+            if where:
+                sql += " WHERE carrier = ?"
+            for row in self.db.query(sql, params):
+                carriers[row["carrier"]][row["field"]] = row["value"]
+        return list(carriers.values())
 
     # ----------------------------------------------------------------------------- settings
 
@@ -887,7 +948,7 @@ class Store:
             "id, store, state, created_at, updated_at, encoding, content_type, row_count, "
             "order_count, feed_document_id, submit_started_at, feed_id, submitted_at, "
             "processing_status, result_document_id, processed, successful, note, fetch_failures, "
-            "last_error, finished_at"
+            "last_error, finished_at, mall_id, mall_state"
         )
         sql = f"SELECT {columns} FROM batches" + (" WHERE " + " AND ".join(where) if where else "")
         return self._rows(sql + " ORDER BY id", params)
@@ -931,19 +992,98 @@ class Store:
             self.change_statuses(changes, now=now, batch=updated, move_to=move_to)
         return updated
 
-    def mark_submitted(self, batch_id: int, feed_id: str, now: str) -> dict:
-        """The mall accepted the batch as ``feed_id``: record it on the batch and its history."""
+    def mark_submitted(self, batch_id: int, mall_id: str, now: str) -> dict:
+        """The mall accepted the batch as ``mall_id`` (Amazon's feedId, RMS's requestId): record
+        it on the batch (``feed_id`` too, unless another batch holds it) and its history."""
         with self.db.atomic():
+            taken = self._one(
+                "SELECT 1 FROM batches WHERE feed_id = ? AND id != ?", [mall_id, batch_id]
+            )
             batch = self.update_batch(
                 batch_id,
-                {"state": "submitted", "feed_id": feed_id, "submitted_at": now, "last_error": None},
+                {
+                    "state": "submitted",
+                    "mall_id": mall_id,
+                    "feed_id": None if taken else mall_id,
+                    "submitted_at": now,
+                    "last_error": None,
+                },
                 now,
             )
             self.db.execute(
                 "UPDATE history SET feed_id = ? WHERE batch_id = ? AND feed_id IS NULL",
-                [feed_id, batch_id],
+                [mall_id, batch_id],
             )
         return batch
+
+    def claimed_mall_ids(self, mall: str) -> set[str]:
+        """The mall ids that batches of ``mall``'s stores already hold."""
+        cursor = self.db.conn.execute(
+            "SELECT b.mall_id, b.feed_id FROM batches b JOIN stores s ON s.name = b.store "
+            "WHERE (b.mall_id IS NOT NULL OR b.feed_id IS NOT NULL) AND s.mall = ?",
+            [mall],
+        )
+        return {i for row in cursor for i in row if i is not None}
+
+    # ----------------------------------------------------------------------------- references
+
+    def refs_for(self, order_nos: Sequence[str]) -> dict[str, dict]:
+        """The mall references kept for these orders (those that have any), by order number:
+        the ``data`` JSON, plus ``completion`` and ``complete_due`` when set."""
+        refs: dict[str, dict] = {}
+        for chunk in _chunks(list(order_nos)):
+            marks = ",".join("?" * len(chunk))
+            for order_no, data, completion, due in self.db.conn.execute(
+                "SELECT order_no, data, completion, complete_due FROM order_refs "
+                f"WHERE order_no IN ({marks})",
+                chunk,
+            ):
+                ref = json.loads(data or "{}")
+                if completion is not None:
+                    ref["completion"] = completion
+                if due is not None:
+                    ref["complete_due"] = due
+                refs[order_no] = ref
+        return refs
+
+    def set_refs(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge each order's changes into its references (a None value removes a key);
+        ``completion`` and ``complete_due`` are columns. One transaction."""
+        if not changes:
+            return
+        with self.db.atomic():
+            current = self.refs_for(list(changes))
+            for order_no, change in changes.items():
+                ref = {**current.get(order_no, {}), **change}
+                completion = ref.pop("completion", None)
+                due = ref.pop("complete_due", None)
+                data = {k: v for k, v in ref.items() if v is not None}
+                text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+                self.db.execute(
+                    "INSERT INTO order_refs (order_no, data, completion, complete_due) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (order_no) DO UPDATE SET "
+                    "data = excluded.data, completion = excluded.completion, "
+                    "complete_due = excluded.complete_due",
+                    [order_no, text, completion, due],
+                )
+
+    def completions_due(self, store: str, now: str) -> list[dict]:
+        """Orders of ``store`` whose follow-up (Yahoo 完了) is scheduled at or before ``now``,
+        each with its references as ``refs``."""
+        rows = self._rows(
+            "SELECT o.*, r.data AS refs_data, r.completion, r.complete_due FROM order_refs r "
+            "JOIN orders o ON o.order_no = r.order_no "
+            "WHERE r.completion = 'scheduled' AND r.complete_due <= ? AND o.store = ? "
+            "ORDER BY r.complete_due, o.order_no",
+            [now, store],
+        )
+        for row in rows:
+            row["refs"] = {
+                **json.loads(row.pop("refs_data") or "{}"),
+                "completion": row["completion"],
+                "complete_due": row["complete_due"],
+            }
+        return rows
 
     # ----------------------------------------------------------------------------- runs
 
@@ -1020,3 +1160,70 @@ class Store:
             f"{where} GROUP BY store, status ORDER BY store, status",
             params,
         )
+
+    # ----------------------------------------------------------------------------- pruning
+
+    def prune_history(self, before: str, limit: int) -> int:
+        """Delete up to ``limit`` history rows older than ``before`` (one transaction)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM history WHERE id IN "
+                "(SELECT id FROM history WHERE time < ? ORDER BY time LIMIT ?)",
+                [before, limit],
+            )
+        return cursor.rowcount
+
+    def oldest_batches(self, after_id: int, limit: int) -> list[dict]:
+        """id, state and created_at of the batches after ``after_id``, by id (never the bytes:
+        created_at sits before the feed in the row, so no overflow page is read)."""
+        return self._rows(
+            "SELECT id, state, created_at FROM batches WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_finished_batches(self, batch_ids: Sequence[int]) -> int:
+        """Delete these batches, their rows, feed and report, if they are finished (one
+        transaction); an open or submitted batch is never deleted, whatever the caller asks."""
+        if not batch_ids:
+            return 0
+        ends = [s for s in BATCH_STATES if s not in (*BATCH_OPEN_STATES, "submitted")]
+        marks, states = ",".join("?" * len(batch_ids)), ",".join("?" * len(ends))
+        with self.db.atomic():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM batches WHERE id IN ({marks}) AND state IN ({states})",
+                    [*batch_ids, *ends],
+                )
+            ]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            self.db.execute(f"DELETE FROM batch_rows WHERE batch_id IN ({marks})", ids)
+            return self.db.execute(f"DELETE FROM batches WHERE id IN ({marks})", ids).rowcount
+
+    def oldest_runs(self, after_id: int, limit: int) -> list[dict]:
+        return self._rows(
+            "SELECT id, store, job, started_at FROM runs WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
+
+    def delete_runs(self, run_ids: Sequence[int]) -> int:
+        if not run_ids:
+            return 0
+        with self.db.atomic():
+            marks = ",".join("?" * len(run_ids))
+            return self.db.execute(
+                f"DELETE FROM runs WHERE id IN ({marks})", list(run_ids)
+            ).rowcount
+
+    def size(self) -> int:
+        """Bytes the database file takes (pages in use and free)."""
+        count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        return count * self.db.execute("PRAGMA page_size").fetchone()[0]
+
+    def vacuum(self) -> None:
+        """Rebuild the file without its free pages (needs no other writer meanwhile)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

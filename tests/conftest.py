@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from crossship import i18n
+from crossship import i18n, malls
 from crossship.cli import cli
 from crossship.store import Store
 
@@ -48,6 +48,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("LANGUAGE", raising=False)
     i18n.set_language("en")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def registered_malls() -> Iterator[None]:
+    """A mall a test registers (crossship.malls.register) is gone after it."""
+    yield
+    malls.clear_registered()
 
 
 @pytest.fixture

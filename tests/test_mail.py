@@ -18,8 +18,8 @@ from notify_helpers import (
 )
 
 from crossship import mail
+from crossship.amazon import NOTIFY_SUBJECT, RESULTS_SUBJECT
 from crossship.errors import MailError
-from crossship.mail import NOTIFY_SUBJECT, RESULTS_SUBJECT
 
 env = notify_helpers.env  # fixtures
 amazon_mock = notify_helpers.amazon_mock

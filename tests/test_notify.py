@@ -1038,8 +1038,9 @@ def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh
 
     env.add(order(1), order(2))
 
-    def racing_session(row, db_path, clock):
-        session = open_session(row, db_path, clock)
+    def racing_session(context):
+        session = open_session(context)
+        clock, db_path = context.clock, context.db_path
         render = session.render
 
         def render_then_race(lines):

@@ -234,15 +234,16 @@ def test_an_order_the_malls_result_does_not_name_is_result_failed_never_success(
     class Forgetful(AmazonSession):
         """A mall whose result reading leaves one order out."""
 
-        def read_result(self, poll, sent):
-            result = super().read_result(poll, sent)
-            return replace(result, orders={k: v for k, v in result.orders.items() if k != "A00002"})
+        def read_result(self, batch, poll, rows):
+            result = super().read_result(batch, poll, rows)
+            kept = {k: v for k, v in result.outcomes.items() if k != "A00002"}
+            return replace(result, outcomes=kept)
 
     sent(env, order(1), order(2))
     env.amazon.token()
     env.amazon.result(report_en(2, 2, []))
 
-    env.fetch(session_factory=lambda row, db, clock: Forgetful.open(row, db, clock))
+    env.fetch(session_factory=Forgetful.open)
 
     assert (env.status("A00001"), env.get("A00001")["phase"]) == ("success", DESTINATION)
     missing = env.get("A00002")

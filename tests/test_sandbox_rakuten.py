@@ -224,14 +224,14 @@ def test_fault_hang_ends_in_the_read_timeout(server, rms):
 
 def test_rate_limit_answers_429(fake):
     rms = RmsSandbox(clock=fake.clock, now=fake.now)
-    from crossship.sandbox.server import Request  # the server's request value
+    body = json.dumps({"orderNumberList": [N1], "version": 7}).encode()
+    headers = {
+        "Authorization": "ESA c2FuZGJveC1zZXJ2aWNlLXNlY3JldDpzYW5kYm94LWxpY2Vuc2Uta2V5",
+        "Content-Type": "application/json",
+    }
 
     def post() -> int:
-        body = json.dumps({"orderNumberList": [N1], "version": 7}).encode()
-        headers = {"Authorization": "ESA c2FuZGJveC1zZXJ2aWNlLXNlY3JldDpzYW5kYm94LWxpY2Vuc2Uta2V5",
-                   "Content-Type": "application/json"}  # fmt: skip
-        request = Request("POST", "/es/2.0/order/getOrder/", {}, headers, body, "x")  # type: ignore[arg-type]
-        return rms.handle(request)[1].status
+        return rms.handle("POST", "/es/2.0/order/getOrder/", headers, body)[1].status
 
     assert [post(), post(), post()] == [200, 200, 429]
     fake.advance(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crossship.amazon import MALL
 from crossship.errors import ConfigError
 from crossship.secrets import env_name, smtp_password, store_secrets
 
@@ -32,7 +33,7 @@ def test_env_names():
 
 
 def test_nothing_set(db_path):
-    found = store_secrets("amazon-main", db_path)
+    found = store_secrets("amazon-main", db_path, MALL.secrets)
     assert (found.client_id, found.client_secret, found.refresh_token) == (None, None, None)
     missing = found.missing()
     assert len(missing) == 3
@@ -41,7 +42,7 @@ def test_nothing_set(db_path):
 
 
 def test_file_0600_is_read(secrets_file, db_path):
-    found = store_secrets("amazon-main", db_path)
+    found = store_secrets("amazon-main", db_path, MALL.secrets)
     assert found.client_id == "amzn1.application-oa2-client.file"
     assert found.client_secret == "file-secret"
     assert found.refresh_token == "Atzr|file-token"
@@ -57,14 +58,14 @@ def test_file_beside_the_database_by_default(tmp_path, monkeypatch):
     path = db.parent / "credentials.toml"
     path.write_text(FILE)
     path.chmod(0o600)
-    assert store_secrets("amazon-main", db).refresh_token == "Atzr|file-token"
+    assert store_secrets("amazon-main", db, MALL.secrets).refresh_token == "Atzr|file-token"
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
 def test_file_readable_by_others_is_refused(secrets_file, db_path, mode):
     secrets_file.chmod(mode)
     with pytest.raises(ConfigError) as caught:
-        store_secrets("amazon-main", db_path)
+        store_secrets("amazon-main", db_path, MALL.secrets)
     assert caught.value.message == (
         f"credentials file {secrets_file} is readable by others: run chmod 600 {secrets_file}"
     )
@@ -75,7 +76,7 @@ def test_file_readable_by_others_is_refused(secrets_file, db_path, mode):
 def test_env_wins_over_the_file(secrets_file, db_path, monkeypatch):
     monkeypatch.setenv("CROSSSHIP_AMAZON_MAIN_REFRESH_TOKEN", "Atzr|env-token")
     monkeypatch.setenv("CROSSSHIP_SMTP_PASSWORD", "env-smtp")
-    found = store_secrets("amazon-main", db_path)
+    found = store_secrets("amazon-main", db_path, MALL.secrets)
     assert found.refresh_token == "Atzr|env-token"
     assert found.sources["refresh_token"] == "env CROSSSHIP_AMAZON_MAIN_REFRESH_TOKEN"
     assert found.client_id == "amzn1.application-oa2-client.file"
@@ -91,12 +92,12 @@ def test_env_alone_never_reads_the_file(secrets_file, db_path, monkeypatch):
     ):
         monkeypatch.setenv(f"CROSSSHIP_AMAZON_MAIN_{suffix}", value)
     monkeypatch.setenv("CROSSSHIP_SMTP_PASSWORD", "d")
-    assert store_secrets("amazon-main", db_path).missing() == []
+    assert store_secrets("amazon-main", db_path, MALL.secrets).missing() == []
     assert smtp_password(db_path) == "d"
 
 
 def test_repr_hides_values(secrets_file, db_path):
-    found = store_secrets("amazon-main", db_path)
+    found = store_secrets("amazon-main", db_path, MALL.secrets)
     for text in (repr(found), str(found), f"{found}"):
         assert "file-secret" not in text and "Atzr" not in text and "oa2-client" not in text
         assert "***" in text
@@ -108,7 +109,7 @@ def test_malformed_toml_names_the_line(credentials, db_path):
     credentials.write_text('[stores.amazon-main]\nrefresh_token = "Atzr|secret\n')
     credentials.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
-        store_secrets("amazon-main", db_path)
+        store_secrets("amazon-main", db_path, MALL.secrets)
     assert "is not valid TOML" in caught.value.message
     assert "line 2" in caught.value.message
     assert "Atzr" not in caught.value.message
@@ -118,12 +119,12 @@ def test_values_must_be_strings(credentials, db_path):
     credentials.write_text("[stores.amazon-main]\nrefresh_token = 42\n")
     credentials.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
-        store_secrets("amazon-main", db_path)
+        store_secrets("amazon-main", db_path, MALL.secrets)
     assert "must be a quoted string" in caught.value.message
 
 
 def test_other_stores_are_separate(secrets_file, db_path):
-    other = store_secrets("amazon-second", db_path)
+    other = store_secrets("amazon-second", db_path, MALL.secrets)
     assert other.refresh_token is None
     assert len(other.missing()) == 3
 

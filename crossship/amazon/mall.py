@@ -4,11 +4,11 @@ results through ``report``."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from crossship.amazon import MALL
 from crossship.amazon import feed as amazon_feed
 from crossship.amazon.client import (
     DEFAULT_ENDPOINT,
@@ -21,7 +21,18 @@ from crossship.amazon.client import (
 )
 from crossship.amazon.report import SentRow, decode_report, outcomes, parse_report
 from crossship.errors import AmazonError, ConfigError, CrossshipError, ReportParseError
-from crossship.malls import OrderCheck, Outcome, Poll, Result
+from crossship.malls import (
+    Accepted,
+    OrderCheck,
+    Outcome,
+    Poll,
+    Prepared,
+    Reconciled,
+    Request,
+    Result,
+    Row,
+    StoreContext,
+)
 from crossship.secrets import store_secrets
 from crossship.timeutil import Clock, from_db, to_db
 
@@ -44,28 +55,29 @@ class AmazonSession:
         self.renderer = amazon_feed.FeedRenderer(self.encoding, store_row.get("template") or None)
 
     @classmethod
-    def open(cls, store_row: dict, db_path: Path, clock: Clock) -> AmazonSession:
+    def open(cls, context: StoreContext) -> AmazonSession:
+        store_row = context.store
         endpoint = check_url(store_row.get("endpoint") or DEFAULT_ENDPOINT, "endpoint")
         token_url = check_url(store_row.get("token_url") or DEFAULT_TOKEN_URL, "token URL")
-        secrets = store_secrets(store_row["name"], db_path)
+        secrets = store_secrets(store_row["name"], context.db_path, MALL.secrets)
         missing = secrets.missing()
         if missing:
             raise ConfigError(
                 f"store {store_row['name']!r} has no Amazon credentials: set " + ", ".join(missing)
             )
         credentials = Credentials(  # missing() is empty: all three are set
-            client_id=secrets.client_id or "",
-            client_secret=secrets.client_secret or "",
-            refresh_token=secrets.refresh_token or "",
+            client_id=secrets.get("client_id"),
+            client_secret=secrets.get("client_secret"),
+            refresh_token=secrets.get("refresh_token"),
         )
         client = AmazonClient(
             credentials=credentials,
             endpoint=endpoint,
             token_url=token_url,
-            clock=clock,
+            clock=context.clock,
             **CLIENT_OPTIONS,
         )
-        return cls(store_row, client, clock)
+        return cls(store_row, client, context.clock)
 
     @property
     def calls(self) -> Counter:
@@ -81,54 +93,109 @@ class AmazonSession:
             raise CrossshipError("internal: an offline Amazon session cannot call Amazon")
         return self.client
 
-    # --------------------------------------------------------------------- checking, rendering
+    # --------------------------------------------------------------------- checking, encoding
 
     def check(
-        self, order: dict, items: list[dict], carrier: dict | None, *, is_split_parent: bool
+        self,
+        order: dict,
+        items: list[dict],
+        carrier: dict | None,
+        *,
+        is_split_parent: bool,
+        refs: dict | None = None,
     ) -> OrderCheck:
         found = amazon_feed.check_order(
             order, items, carrier, self.encoding, is_split_parent=is_split_parent
         )
         return OrderCheck(errors=list(found.errors), warnings=list(found.warnings))
 
-    def lines(self, order: dict, items: list[dict], carrier: dict | None) -> list:
-        return amazon_feed.feed_lines(order, items, carrier)
+    def encode(self, orders: Iterable[Prepared]) -> list[Request]:
+        """One feed, or several when one would pass Amazon's 10 MiB (an order never split)."""
+        lines: list[amazon_feed.FeedLine] = []
+        for prepared in orders:
+            lines.extend(amazon_feed.feed_lines(prepared.order, prepared.items, prepared.carrier))
+        if not lines:
+            return []
+        return [
+            Request(
+                body=data,
+                content_type=self.content_type,
+                rows=[
+                    Row(number, line.order_no, line.order_id, line.order_item_id)
+                    for number, line in enumerate(part, start=1)
+                ],
+                encoding=self.encoding,
+            )
+            for data, part in self.render(lines)
+        ]
 
     def render(self, lines: Sequence) -> list[tuple[bytes, list]]:
         return self.renderer.split(lines)
 
+    def resolve(self, orders: Sequence[dict], refs: dict[str, dict]) -> dict[str, dict]:
+        return {}  # an Amazon feed needs nothing the order lacks
+
     # --------------------------------------------------------------------- sending
 
-    def submit(self, batch: dict, commit: Callable[[dict], dict]) -> str:
-        document = self._api.create_feed_document(self.content_type)
+    def submit(self, batch: dict, request: Request, commit: Callable[[dict], dict]) -> Accepted:
+        document = self._api.create_feed_document(request.content_type)
         commit({"state": "document_created", "feed_document_id": document["feedDocumentId"]})
-        self._api.upload(document["url"], batch["feed"], self.content_type)
+        self._api.upload(document["url"], request.body, request.content_type)
         commit({"state": "uploaded"})
         # from here on Amazon may hold a feed for this batch: never send it again blindly. The
         # moment is kept on Amazon's clock: only feeds created at or after it can be this batch's
         commit({"state": "submitting", "submit_started_at": to_db(self.now())})
-        return self._api.create_feed(
+        feed_id = self._api.create_feed(
             document["feedDocumentId"], feed_type=FEED_TYPE, marketplace_ids=(self.marketplace,)
         )
+        return Accepted(feed_id)
 
-    def find_lost(self, batch: dict, claimed: set[str]) -> list[str]:
+    def reconcile(self, batch: dict, rows: list[Row], claimed: set[str]) -> Reconciled:
         """Feeds that could be this batch: created (on Amazon's clock) at or after the moment it
         entered ``submitting``, of our type, owned by no other batch. A feed created before then
         is someone else's (another system, an upload by hand) and is never adopted."""
         self._api.learn_time()
+        started = from_db(batch["submit_started_at"])
         # seconds floored: createdTime has whole seconds. Never after Amazon's now, which
         # getFeeds refuses with a 400 (a clock that moved must not hide the feed)
-        since = min(from_db(batch["submit_started_at"]), self.now()).replace(microsecond=0)
+        since = min(started, self.now()).replace(microsecond=0)
         feeds = self._api.get_feeds(
             created_since=since, feed_types=(FEED_TYPE,), marketplace_ids=(self.marketplace,)
         )
-        return [
+        candidates = [
             f["feedId"]
             for f in feeds
             if f["feedId"] not in claimed
             and f.get("feedType", FEED_TYPE) == FEED_TYPE
             and not _created_before(f, since)
         ]
+        if len(candidates) == 1:
+            return Reconciled(
+                "adopt",
+                mall_id=candidates[0],
+                message=f"its lost submission was found at Amazon as feed {candidates[0]}",
+            )
+        if candidates:
+            return Reconciled(
+                "ambiguous",
+                message=(
+                    f"Amazon shows {len(candidates)} feeds that could be this batch "
+                    f"({', '.join(candidates)}): check the orders in Seller Central"
+                ),
+            )
+        if self.now() - started >= MALL.limits.release_after:  # both on Amazon's clock
+            return Reconciled(
+                "release",
+                message=(
+                    "Amazon never created a feed for this batch; back to 未連携 to be sent again"
+                ),
+            )
+        return Reconciled(
+            "wait", message="no feed at Amazon yet for its lost submission; checked again next run"
+        )
+
+    def follow_up(self, due: Sequence[dict]) -> list[Outcome]:
+        return []  # nothing comes after a confirmed Amazon shipment
 
     # --------------------------------------------------------------------- results
 
@@ -157,20 +224,12 @@ class AmazonSession:
         state = "done" if status == "DONE" else "failed"
         return Poll(state, status, report, charset, document_id)
 
-    def read_result(self, poll: Poll, sent: Sequence[dict]) -> Result:
+    def read_result(self, batch: dict, poll: Poll, rows: list[Row]) -> Result:
         parsed = parse_report(decode_report(poll.report or b"", poll.report_charset))
-        rows = [
-            SentRow(
-                record_no=r["record_no"],
-                order_no=r["order_no"],
-                order_id=r["order_id"],
-                order_item_id=r["item_id"] or "",
-            )
-            for r in sent
-        ]
-        found = outcomes(parsed, rows)
+        sent = [SentRow(r.record_no, r.order_no, r.order_id, r.item_id or "") for r in rows]
+        found = outcomes(parsed, sent)
         return Result(
-            orders={
+            outcomes={
                 o.order_no: Outcome(o.order_no, o.status, o.message, list(o.warnings))
                 for o in found.orders.values()
             },

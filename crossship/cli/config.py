@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 
-from crossship import settings
+from crossship import malls, prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.output import write_record, write_rows
@@ -31,7 +32,6 @@ STORE_LIST_FIELDS = (
 )
 PHASE_FIELDS = ("name", "ship_date", "ship_date_label", "target_of")
 TARGET_FIELDS = ("store", "phase", "move_to", "ship_date")
-CARRIER_FIELDS = ("name", "amazon_carrier_code", "amazon_carrier_name", "amazon_ship_method")
 STATUS_FIELDS = (
     "store",
     "mall",
@@ -46,6 +46,17 @@ STATUS_FIELDS = (
 )
 # batches that Amazon has not finished: still being sent, or sent and waiting for the result
 IN_FLIGHT_STATES = (*BATCH_OPEN_STATES, "submitted")
+
+
+METAVARS = {
+    "text": "TEXT",
+    "int": "N",
+    "date": "YYYY-MM-DD",
+    "url": "URL",
+    "choice": "CHOICE",
+    "path": "FILE",
+    "days_or_never": "DAYS|never",
+}
 
 
 def _now(app: App) -> str:
@@ -90,90 +101,91 @@ def store_group() -> None:
     """Stores (店舗): one shop on one mall, with its own settings and credentials."""
 
 
-def _store_options(command):  # type: ignore[no-untyped-def]
-    """The options `config store add` and `config store set` share."""
-    for decorator in reversed(
-        [
-            click.option("--seller-id", help="The seller (merchant) id at the mall."),
-            click.option(
-                "--marketplace-id",
-                help=f"Amazon marketplace (default for amazon: {settings.AMAZON_JP_MARKETPLACE}).",
-            ),
-            click.option(
-                "--endpoint",
-                help=f"SP-API endpoint (default {settings.AMAZON_FE_ENDPOINT}); https, or "
-                "http only to a loopback address (a local sandbox).",
-            ),
-            click.option(
-                "--token-url",
-                help=f"LWA token URL (default {settings.LWA_TOKEN_URL}); https, or http only to "
-                "loopback.",
-            ),
-            click.option(
-                "--encoding",
-                type=click.Choice(settings.ENCODINGS),
-                help="Feed encoding: utf-8 (default) or cp932 (sent as Shift_JIS).",
-            ),
-            click.option(
-                "--interval",
-                type=int,
-                metavar="MINUTES",
-                help="Minutes between two runs of each job for this store (default 15).",
-            ),
-            click.option(
-                "--result-deadline",
-                type=int,
-                metavar="HOURS",
-                help="Hours to wait for Amazon's result before 通知結果取得失敗 (default 24).",
-            ),
-            click.option(
-                "--template",
-                metavar="FILE",
-                help='Jinja2 feed template overriding the built-in one ("" resets it).',
-            ),
-        ]
-    ):
-        command = decorator(command)
-    return command
+class MallOptions(click.Command):
+    """A command whose flags come from the installed malls' declarations at each use (so a mall
+    installed, or registered by a test, brings its flags without touching this module)."""
+
+    def __init__(self, *args: Any, extra: Callable[[], list[click.Parameter]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.extra = extra
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        help_option = self.get_help_option(ctx)
+        rest = [p for p in params if p is not help_option]
+        return rest + self.extra() + ([help_option] if help_option is not None else [])
 
 
-@store_group.command("add")
+def _store_flags() -> list[click.Parameter]:
+    flags: list[click.Parameter] = []
+    for option in settings.store_options():
+        setting = option.first
+        kind: Any = None
+        choices = {s.choices for s in [*option.by_mall.values(), setting] if s.kind == "choice"}
+        if setting.kind == "choice" and len(choices) == 1:
+            kind = click.Choice(setting.choices)
+        flags.append(
+            click.Option(
+                [option.option, option.param],
+                type=kind,
+                metavar=setting.metavar or (None if kind else METAVARS[setting.kind]),
+                help=option.help(),
+            )
+        )
+    return flags
+
+
+def _carrier_flags() -> list[click.Parameter]:
+    return [
+        click.Option(
+            [f.option, settings.param_name(f.option)],
+            metavar=f.metavar,
+            help=f"{f.help} [{mall.label}]",
+        )
+        for mall, f in settings.carrier_options()
+    ]
+
+
+@store_group.command(
+    "add", cls=MallOptions, extra=_store_flags, context_settings={"ignore_unknown_options": False}
+)
 @click.argument("name")
 @click.option(
     "--mall",
-    type=click.Choice(settings.MALLS),
     required=True,
-    help="The mall this store is on.",
+    metavar="MALL",
+    help="The mall this store is on: " + ", ".join(settings.store_malls()) + ".",
 )
-@_store_options
 @pass_app
-def store_add(app: App, name: str, mall: str, **options: object) -> None:
-    """Add a store; it starts stopped.
+def store_add(app: App, name: str, mall: str, **options: Any) -> None:
+    """Add a store; it starts stopped. Each mall's own settings are marked [mall]; giving one
+    for a store of another mall is refused.
 
     \b
     Example:
       crossship config store add amazon-main --mall amazon --seller-id A2EXAMPLE
       crossship config store add rakuten-shop --mall rakuten
     """
-    values = settings.store_values(**options)  # type: ignore[arg-type]
-    row = settings.add_store(app.store, name, mall, values, _now(app))
+    row = settings.add_store(app.store, name, mall, options, _now(app))
+    found = malls.find(mall)
+    label = found.label if found else mall
     app.say(f"Store {row['name']} added ({mall}, automatic processing stopped).")
-    if mall == "amazon":
-        secrets = store_secrets(row["name"], app.db_path)
+    if found is not None:
+        secrets = store_secrets(row["name"], app.db_path, found.secrets)
         if secrets.missing():
-            app.say(f"Its Amazon credentials are not set yet: {secrets.hint()}")
+            app.say(f"Its {label} credentials are not set yet: {secrets.hint()}")
         app.say(
             f"Next: `crossship config phase add {row['name']} PHASE`, then "
             f"`crossship auto start {row['name']}`."
         )
 
 
-@store_group.command("set")
+@store_group.command("set", cls=MallOptions, extra=_store_flags)
 @click.argument("name")
-@_store_options
 @pass_app
-def store_set(app: App, name: str, **options: object) -> None:
-    """Change a store's settings (only the options given).
+def store_set(app: App, name: str, **options: Any) -> None:
+    """Change a store's settings (only the options given). Each mall's own settings are marked
+    [mall]; giving one for a store of another mall is refused.
 
     \b
     Example:
@@ -181,11 +193,8 @@ def store_set(app: App, name: str, **options: object) -> None:
       crossship config store set amazon-main --endpoint http://127.0.0.1:8765 \\
           --token-url http://127.0.0.1:8765/auth/o2/token
     """
-    values = settings.store_values(**options)  # type: ignore[arg-type]
-    if not values:
-        raise UsageError("nothing to change: give at least one option (see --help)")
-    app.store.update_store(name, values)
-    app.say(f"Store {name} changed: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    changed = settings.update_store(app.store, name, options)
+    app.say(f"Store {name} changed: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
 
 
 @store_group.command("list")
@@ -215,8 +224,9 @@ def store_show(app: App, name: str, fmt: str) -> None:
     """
     row = app.store.get_store(name)
     record = settings.store_record(app.store, row)
-    if row["mall"] == "amazon":
-        record.update(store_secrets(row["name"], app.db_path).describe())
+    mall = malls.find(row["mall"])
+    if mall is not None:
+        record.update(store_secrets(row["name"], app.db_path, mall.secrets).describe())
     write_record(record, fmt, sys.stdout)
 
 
@@ -344,35 +354,16 @@ def phase_list(app: App, targets: bool, fmt: str) -> None:
 
 @config.group("carrier")
 def carrier_group() -> None:
-    """Carriers (配送便, as 【マスタ登録>配送便】): their Amazon carrier-code and ship-method."""
+    """Carriers (配送便, as 【マスタ登録>配送便】): each mall's carrier codes (Amazon carrier-code
+    and ship-method, ...)."""
 
 
-@carrier_group.command("add")
+@carrier_group.command("add", cls=MallOptions, extra=_carrier_flags)
 @click.argument("name")
-@click.option(
-    "--amazon-carrier-code",
-    required=True,
-    metavar="CODE",
-    help="Amazon carrier-code, e.g. 'Yamato Transport', 'Sagawa Express', 'Japan Post', Other.",
-)
-@click.option("--amazon-carrier-name", metavar="TEXT", help="Carrier name (needed with Other).")
-@click.option(
-    "--amazon-ship-method",
-    metavar="TEXT",
-    help=(
-        "Amazon ship-method (Amazon配送方法), e.g. 宅急便; "
-        "without it Amazon warns (CROSS MALL help, Q2)."
-    ),
-)
 @pass_app
-def carrier_add(
-    app: App,
-    name: str,
-    amazon_carrier_code: str,
-    amazon_carrier_name: str | None,
-    amazon_ship_method: str | None,
-) -> None:
-    """Add a carrier, or replace all its Amazon fields if it exists.
+def carrier_add(app: App, name: str, **codes: Any) -> None:
+    """Add a carrier, or change it: the fields of each mall given are replaced together, the
+    other malls' codes stay. Each mall's codes are checked against its list.
 
     \b
     Example:
@@ -380,27 +371,27 @@ def carrier_add(
           --amazon-ship-method 宅急便
     """
     name = settings.check_name(name, "carrier")
-    values = settings.carrier_values(amazon_carrier_code, amazon_carrier_name, amazon_ship_method)
+    change = settings.carrier_changes(name, codes)
     existed = app.store.get_carrier(name) is not None
-    app.store.save_carrier(name, values)
-    app.say(
-        f"Carrier {name} {'updated' if existed else 'added'} ({values['amazon_carrier_code']})."
-    )
-    if not values["amazon_ship_method"]:
-        app.warn(settings.ship_method_warning(name))
+    app.store.save_carrier(name, change.values, change.replace)
+    shown = ", ".join(v for v in change.values.values() if v)
+    app.say(f"Carrier {name} {'updated' if existed else 'added'} ({shown}).")
+    for warning in change.warnings:
+        app.warn(warning)
 
 
 @carrier_group.command("list")
 @output_options
 @pass_app
 def carrier_list(app: App, fmt: str) -> None:
-    """List the carriers.
+    """List the carriers with every mall's code columns.
 
     \b
     Example:
       crossship config carrier list --format csv
     """
-    write_rows(iter(app.store.list_carriers()), CARRIER_FIELDS, fmt, sys.stdout)
+    fields = settings.carrier_fields()
+    write_rows(iter(app.store.list_carriers(fields)), ("name", *fields), fmt, sys.stdout)
 
 
 # ----------------------------------------------------------------------------- mail
@@ -496,6 +487,54 @@ def mail_show(app: App, fmt: str) -> None:
     write_record(record, fmt, sys.stdout)
 
 
+# ----------------------------------------------------------------------------- history
+
+
+@config.group("history")
+def history_group() -> None:
+    """How long history, finished batches and run records are kept (all stores)."""
+
+
+@history_group.command("set")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    required=True,
+    metavar="N",
+    help="Keep N days: each `results fetch` deletes what is older. 0 keeps everything.",
+)
+@pass_app
+def history_set(app: App, keep_days: int) -> None:
+    """Set how many days of history every `results fetch` keeps (0: keep everything).
+
+    What goes is what `crossship history prune --before Nd` deletes: history rows, finished
+    batches with their feeds and reports, and old run records; never an order or an open batch.
+    A results fetch deletes at most 200,000 rows of each kind and leaves the rest for the next.
+
+    \b
+    Example:
+      crossship config history set --keep-days 180
+    """
+    prune.set_keep_days(app.store, keep_days)
+    if keep_days:
+        app.say(f"History is kept {keep_days} days: each `results fetch` deletes what is older.")
+    else:
+        app.say("History is kept for ever (`crossship history prune` deletes by hand).")
+
+
+@history_group.command("show")
+@output_options
+@pass_app
+def history_show(app: App, fmt: str) -> None:
+    """Show how long history is kept.
+
+    \b
+    Example:
+      crossship config history show
+    """
+    write_record({"keep_days": prune.keep_days(app.store) or 0}, fmt, sys.stdout)
+
+
 # ----------------------------------------------------------------------------- auto
 
 
@@ -530,12 +569,16 @@ def auto_start(app: App, store: str) -> None:
     for target in targets:
         if target["ship_date"] == "optional":
             app.warn(settings.optional_phase_warning(target["phase"]))
-    if row["mall"] != "amazon":
-        app.warn(f"store {store} is on {row['mall']}: crossship notifies Amazon only for now")
+    mall = malls.find(row["mall"])
+    if mall is None:
+        app.warn(
+            f"store {store} is on {row['mall']}, which this crossship cannot notify yet "
+            f"(installed: {', '.join(malls.registry())})"
+        )
     else:
-        secrets = store_secrets(store, app.db_path)
+        secrets = store_secrets(store, app.db_path, mall.secrets)
         if secrets.missing():
-            app.warn(f"its Amazon credentials are not set yet: {secrets.hint()}")
+            app.warn(f"its {mall.label} credentials are not set yet: {secrets.hint()}")
 
 
 @auto.command("stop")

@@ -10,9 +10,10 @@ from typing import BinaryIO
 
 import click
 
-from crossship import manual
+from crossship import manual, prune
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.errors import UsageError
+from crossship.lock import RunLock
 from crossship.output import write_rows
 from crossship.statuses import LABELS
 
@@ -25,7 +26,7 @@ LABEL_HELP = ", ".join(f"{s.value} ({label})" for s, label in LABELS.items())
 # ------------------------------------------------------------------------------- history
 
 
-@cli.command("history")
+@cli.group("history", invoke_without_command=True)
 @click.option("--store", "store_name", metavar="NAME", help="Only this store.")
 @click.option("--order", "order_no", metavar="ORDER_NO", help="Only this order (管理番号).")
 @click.option("--status", metavar="STATUS", help=f"Only this API status: {LABEL_HELP}.")
@@ -61,7 +62,11 @@ def history_command(
       crossship history --status エラー --since 1d
       crossship history --order 10001
       crossship history --format jsonl | head
+
+    Old rows go with `crossship history prune` (see its --help).
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return  # `history prune`
     f = manual.history_filter(
         app.store,
         store_name=store_name,
@@ -93,6 +98,44 @@ def history_command(
     )
     if not shown:
         app.say("No history rows match.")
+
+
+@history_command.command("prune")
+@click.option(
+    "--before",
+    required=True,
+    metavar="DATE",
+    help="Delete what is older: 2026-08-01 (local midnight), an ISO time, or an age: 90d.",
+)
+@click.option("--vacuum", is_flag=True, help="Then VACUUM: give the freed space back to the disk.")
+@pass_app
+def history_prune(app: App, before: str, vacuum: bool) -> None:
+    """Delete history rows, finished batches and run records older than DATE.
+
+    Finished batches (正常 / エラー results, 通知失敗, 通知結果取得失敗, released) go with their
+    feed and report; orders and batches still open or waiting for their result are never
+    touched, nor the newest run of each store and job. Rows go in small chunks, so runs can go
+    on meanwhile; --vacuum rewrites the file at the end and waits for the run lock.
+
+    \b
+    Examples:
+      crossship history prune --before 2026-08-01
+      crossship history prune --before 180d --vacuum
+    To prune at every `results fetch`: crossship config history set --keep-days 180
+    """
+    cutoff = prune.parse_before(before, app.clock())
+    if vacuum:
+        with RunLock(app.db_path, app.clock()):
+            result = prune.prune(app.store, cutoff, vacuum=True)
+    else:
+        result = prune.prune(app.store, cutoff)
+    app.say(result.summary()[0].upper() + result.summary()[1:])
+    if result.size_before is not None and result.size_after is not None:
+        app.say(f"VACUUM: {_mb(result.size_before)} → {_mb(result.size_after)}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
 
 
 def _write_json(chunks: Iterable[list[bytes]], fmt: str, out: BinaryIO) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from crossship import prune
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
@@ -103,7 +104,10 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
             mail_transport=app.mail_transport,
             jobs=jobs,
         )
+        pruned = prune.apply_keep_days(app.store, app.clock())  # `config history --keep-days`
     _report(app, result)
+    if pruned is not None and pruned.deleted:
+        app.say(f"history: {pruned.summary()}")
     finish(app)
 
 

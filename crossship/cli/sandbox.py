@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
 from crossship.mail import Mail, MailSettings
@@ -52,6 +53,12 @@ def sandbox() -> None:
     help="How long a feed stays IN_QUEUE / IN_PROGRESS before DONE.",
 )
 @click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
+@click.option(
+    "--yahoo-public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Yahoo part's public key (PEM) to FILE, for `config store set "
+    "--public-key FILE` (otherwise it is printed).",
+)
 @pass_app
 def sandbox_serve(
     app: App,
@@ -62,12 +69,15 @@ def sandbox_serve(
     gzip_reports: bool,
     processing_seconds: float,
     no_rate_limits: bool,
+    yahoo_public_key: Path | None,
 ) -> None:
-    """Serve LWA, the Feeds API and presigned uploads on HOST:PORT until Ctrl-C.
+    """Serve LWA, the Feeds API and presigned uploads, and Yahoo!ショッピング's token endpoint and
+    order APIs, on HOST:PORT until Ctrl-C.
 
     Point a store at it with `crossship config store set NAME --endpoint URL
-    --token-url URL/auth/o2/token` and the sandbox credentials it prints. Faults are injected
-    through POST /_sandbox/faults (see the README).
+    --token-url URL/auth/o2/token` (Yahoo: URL/ShoppingWebService/V1/ and URL/yconnect/v2/token)
+    and the sandbox credentials it prints. Faults are injected through POST /_sandbox/faults
+    (Yahoo: /_sandbox/yahoo/faults; see the README).
     """
     options = SandboxOptions(
         report_language=report_language,
@@ -80,6 +90,14 @@ def sandbox_serve(
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
     except OSError as exc:
         raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if yahoo_public_key is not None:
+        try:
+            server.yahoo_key_file = server.sandbox.yahoo.write_public_key(yahoo_public_key)
+        except OSError as exc:
+            server.stop()
+            raise CrossshipError(
+                f"cannot write the Yahoo public key to {yahoo_public_key}: {exc.strerror}"
+            ) from None
     server.serve_forever()
 
 
@@ -108,7 +126,7 @@ def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
         ["config", "carrier", "add", "佐川急便", "--amazon-carrier-code", "Sagawa Express",
          "--amazon-ship-method", "飛脚宅配便"],
         ["config", "carrier", "add", "日本郵便", "--amazon-carrier-code", "Japan Post"],
-        ["config", "store", "add", DEMO_STORE, "--mall", "amazon", "--endpoint", url,
+        ["config", "store", "add", DEMO_STORE, "--mall", AMAZON.key, "--endpoint", url,
          "--token-url", token_url],
         ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
         ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from crossship.errors import UsageError
 from crossship.rakuten.codes import (
@@ -53,11 +53,15 @@ _GET_ORDER_CODE = "ORDER_EXT_API_GET_ORDER"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class HttpRequest(Protocol):
+@dataclass
+class _Request:
     method: str
     path: str
-    headers: Any
+    headers: Any  # email.message.Message: get() is case-insensitive
     body: bytes
+
+
+HttpRequest = _Request
 
 
 @dataclass
@@ -164,13 +168,12 @@ class RmsSandbox:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        hang: Callable[[float], None] | None = None,
     ):
         self.options = options or RmsOptions()
         self.calls: Counter[str] = Counter()
         self._clock = clock
         self._now = now
-        self._hang = hang or time.sleep
+        self._release = threading.Event()
         self._lock = threading.RLock()
         self._orders: dict[str, Order] = {}
         self._jobs: dict[str, Job] = {}
@@ -231,24 +234,32 @@ class RmsSandbox:
                 job.processing_seconds = 0.0
             self._process_due()
 
-    def banner(self, url: str) -> str:
+    def release_hangs(self) -> None:
+        with self._lock:
+            released, self._release = self._release, threading.Event()
+        released.set()
+
+    def banner_lines(self, url: str) -> list[str]:
         options = self.options
-        return (
-            f"  RMS (楽天市場) endpoint: {url}{BASE_PATH}\n"
-            f"  RMS serviceSecret: {options.service_secret}  licenseKey: {options.license_key}"
-        )
+        return [
+            f"  RMS (楽天市場) endpoint: {url}{BASE_PATH}",
+            f"  RMS serviceSecret: {options.service_secret}  licenseKey: {options.license_key}",
+        ]
 
     # dispatch -----------------------------------------------------------------------------------
 
     @staticmethod
-    def serves(path: str) -> bool:
+    def claims(path: str) -> bool:
         return path.startswith(BASE_PATH) or path.startswith(CONTROL_PATH)
 
-    def handle(self, request: HttpRequest) -> tuple[str | None, Answer]:
-        if request.path.startswith(CONTROL_PATH):
-            return request.path, self._control(request)
-        operation = request.path[len(BASE_PATH) :].rstrip("/")
-        if operation not in OPERATIONS or request.method != "POST":
+    def handle(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[str | None, Answer]:
+        request = _Request(method, path, headers, body)
+        if path.startswith(CONTROL_PATH):
+            return path, self._control(request)
+        operation = path[len(BASE_PATH) :].rstrip("/")
+        if operation not in OPERATIONS or method != "POST":
             return None, platform_error(404, "ES02-01", "Not Found")
         return operation, self._operate(operation, request)
 
@@ -263,7 +274,9 @@ class RmsSandbox:
         if fault and fault.mode == "throttle":
             return platform_error(429, "ES03-02", "Too Many Requests")
         if fault and fault.mode == "hang":
-            self._hang(fault.seconds)
+            with self._lock:
+                released = self._release
+            released.wait(fault.seconds)
         with self._lock:
             answer = self._authorize(request, operation) or self._throttle()
             if answer is None:

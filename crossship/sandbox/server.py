@@ -30,11 +30,14 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from crossship.errors import NotFound, UsageError
-from crossship.sandbox import processing, rakuten
+from crossship.sandbox import processing
+from crossship.sandbox.rakuten import RmsSandbox
+from crossship.sandbox.yahoo import YahooSandbox
 
 FEEDS_PATH = "/feeds/2021-06-30"
 TOKEN_PATH = "/auth/o2/token"
@@ -361,7 +364,10 @@ class Sandbox:
         self._seq = itertools.count(1)
         # numeric ids like Amazon's, starting anywhere so two sandbox runs rarely share one
         self._feed_ids = itertools.count(50_000_000_000 + secrets.randbelow(10**9))
-        self.rakuten = rakuten.RmsSandbox(clock=clock, now=now, hang=self._hang)  # 楽天市場 RMS
+        # the other malls on the same port, each owning its own paths
+        self.yahoo = YahooSandbox(now=now, monotonic=clock)
+        self.rakuten = RmsSandbox(clock=clock, now=now)
+        self.parts = [self.yahoo, self.rakuten]
 
     # control ------------------------------------------------------------------------------------
 
@@ -383,6 +389,8 @@ class Sandbox:
         with self._lock:
             released, self._release = self._release, threading.Event()
         released.set()
+        for part in self.parts:
+            part.release_hangs()
 
     def end_feed(self, feed_id: str, status: str) -> None:
         """Force a feed to FATAL (with a report holding one Fatal row) or CANCELLED."""
@@ -424,9 +432,12 @@ class Sandbox:
 
     def handle(self, request: Request) -> tuple[str | None, Response]:
         """Answer one request; also names its operation (None when no route matched)."""
-        if self.rakuten.serves(request.path):
-            name, answer = self.rakuten.handle(request)
-            return name, Response(answer.status, answer.body, answer.headers, answer.drop)
+        for part in self.parts:
+            if part.claims(request.path):
+                name, reply = part.handle(
+                    request.method, request.path, request.headers, request.body
+                )
+                return name, Response(reply.status, reply.body, reply.headers, reply.drop)
         route = _route(request)
         if route is None:
             return None, error_response(404, "NotFound", "Resource not found.")
@@ -1065,6 +1076,7 @@ class SandboxServer:
         bound_port = self._httpd.server_address[1]
         self.url = f"http://{_url_host(host)}:{bound_port}"
         self.token_url = self.url + TOKEN_PATH
+        self.yahoo_key_file: Path | None = None  # where `sandbox serve` wrote Yahoo's public key
 
     @property
     def options(self) -> SandboxOptions:
@@ -1113,8 +1125,12 @@ class SandboxServer:
             f"  endpoint:  {self.url}\n"
             f"  token URL: {self.token_url}\n"
             f"  LWA client id: {options.client_id} (secret and refresh token as configured)\n"
-            f"{self.sandbox.rakuten.banner(self.url)}\n"
-            "Press Ctrl-C to stop."
+            + "".join(
+                line + "\n"
+                for line in self.sandbox.yahoo.banner_lines(self.url, self.yahoo_key_file)
+            )
+            + "".join(line + "\n" for line in self.sandbox.rakuten.banner_lines(self.url))
+            + "Press Ctrl-C to stop."
         )
 
     def serve_forever(self) -> None:
