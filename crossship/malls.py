@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -102,6 +102,9 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
+    # keys that run out (issue 14): health(store_row, now) -> [(level, text)], level "warning"
+    # (near the end) or "critical" (ended); pure, for `check`, `auto status` and the mails
+    health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
@@ -323,7 +326,7 @@ class Pacer:
 # The malls of CROSS MALL's help page whose packages are still being built (issues 12, 13): a
 # store may be configured on them before its package is installed; its orders are not sent.
 # Each entry goes once its package registers (the registry wins anyway).
-PLANNED: dict[str, str] = {"rakuten": "楽天市場", "yahoo": "Yahoo!ショッピング"}
+PLANNED: dict[str, str] = {"yahoo": "Yahoo!ショッピング"}
 
 _lock = threading.Lock()
 _loaded: dict[str, Mall] | None = None

@@ -28,7 +28,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
-from crossship.errors import CrossshipError
+from crossship.errors import MallError
 from crossship.rakuten.codes import (
     DEFAULT_ENDPOINT,
     GET_ORDER_VERSION,
@@ -52,30 +52,9 @@ SNIPPET_CHARS = 200
 log = logging.getLogger("crossship.rakuten")
 
 
-class RakutenError(CrossshipError):
-    """An RMS call failed.
-
-    ``outcome``: ``"not_sent"`` (definitely no effect at RMS: safe to retry later), ``"rejected"``
-    (RMS refused the whole request), ``"unknown"`` (it may have taken effect: never resend
-    blindly). ``halt``: this store's run must stop now (authentication, an expired license key).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        outcome: str = "unknown",
-        halt: bool = False,
-        status: int | None = None,
-        code: str | None = None,
-        operation: str | None = None,
-    ):
-        super().__init__(message)
-        self.outcome = outcome
-        self.halt = halt
-        self.status = status
-        self.code = code
-        self.operation = operation
+class RakutenError(MallError):
+    """An RMS call failed (see ``MallError``: ``outcome`` ``not_sent`` / ``rejected`` /
+    ``unknown``; ``halt`` stops this store's run: authentication, an expired license key)."""
 
 
 @dataclass(frozen=True)

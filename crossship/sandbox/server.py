@@ -367,7 +367,7 @@ class Sandbox:
         # the other malls on the same port, each owning its own paths
         self.yahoo = YahooSandbox(now=now, monotonic=clock)
         self.rakuten = RmsSandbox(clock=clock, now=now)
-        self.parts = [self.yahoo, self.rakuten]
+        self.parts: list[YahooSandbox | RmsSandbox] = [self.yahoo, self.rakuten]
 
     # control ------------------------------------------------------------------------------------
 
