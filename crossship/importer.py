@@ -38,6 +38,7 @@ HEADINGS: dict[str, str] = {
     "item_id": "注文商品番号",
     "sku": "SKU",
     "quantity": "数量",
+    "basket_id": "送付先ID",  # 楽天市場: the order's basket (optional; looked up when missing)
 }
 REQUIRED = ("order_no", "store", "phase")
 ITEM_FIELDS = ("item_id", "sku", "quantity")
@@ -252,11 +253,27 @@ def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSum
                 details=problems.details(),
             )
         writer.flush()
+        _keep_baskets(store, checker.baskets)
         summary.orders = len(checker.seen)
         summary.new = writer.count_orders() - before
         summary.updated = summary.orders - summary.new
         summary.items = writer.items_written
     return summary
+
+
+def _keep_baskets(store: Store, baskets: dict[str, str]) -> None:
+    """送付先ID (basket_id) into the orders' mall references; a row RMS gave for another basket
+    no longer applies."""
+    if not baskets:
+        return
+    current = store.refs_for(list(baskets))
+    changes: dict[str, dict[str, object]] = {}
+    for order_no, basket in baskets.items():
+        change: dict[str, object] = {"basket_id": basket}
+        if current.get(order_no, {}).get("basket_id") not in (None, basket):
+            change["shipping_detail_id"] = None
+        changes[order_no] = change
+    store.set_refs(changes)
 
 
 def _logical_rows_after_header(reader: Any) -> Iterator[tuple[int, list[str]]]:
@@ -289,6 +306,7 @@ class _RowChecker:
         self.positions = list(self.idx.items())
         # the previous order's first row: repeated rows usually follow it, so no lookup is needed
         self.last: tuple[str, dict[str, object]] = ("", {})
+        self.baskets: dict[str, str] = {}  # order_no -> 送付先ID given in the file
 
     def check(self, line: int, cells: list[str]) -> None:
         bad = self.problems.count
@@ -379,6 +397,18 @@ class _RowChecker:
                 "it cannot be changed now; leave it out, or import it after "
                 "`crossship results fetch` has finished the batch",
             )
+        basket = get("basket_id", "")
+        if basket:
+            digits = unicodedata.normalize("NFKC", basket)
+            if not _QUANTITY.fullmatch(digits) or len(digits) > 18:
+                add(line, name("basket_id"), f"送付先ID (basket_id) {basket!r} is not a number")
+            elif order_no and self.baskets.setdefault(order_no, digits) != digits:
+                add(
+                    line,
+                    name("basket_id"),
+                    f"送付先ID (basket_id) {basket} differs from an earlier row of order "
+                    f"{order_no} ({self.baskets[order_no]}): an order has one basket",
+                )
         # items
         item_id = get("item_id", "") or None
         sku = get("sku", "") or None
