@@ -43,6 +43,7 @@ from crossship.rakuten.shipping import (
     shipment,
 )
 from crossship.secrets import store_secrets
+from crossship.statuses import Status
 from crossship.timeutil import Clock, from_db, to_db
 
 DEFAULT_DEADLINE = timedelta(hours=24)
@@ -259,7 +260,7 @@ def _body(batch: Mapping[str, Any]) -> bytes:
 def _outcome(verdict: Verdict) -> Outcome:
     return Outcome(
         order_no=verdict.order_no,
-        status=verdict.status,  # type: ignore[arg-type]
+        status=Status(verdict.status),
         message=verdict.message,
         warnings=list(verdict.warnings),
         refs=dict(verdict.refs),
