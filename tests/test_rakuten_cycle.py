@@ -130,7 +130,7 @@ def shop(tmp_path, fake, monkeypatch) -> Shop:
 
 
 def test_notify_then_results_every_order_as_rms_says(shop):
-    shop.rms.set_options({"processing_seconds": 60, "cancelled_orders": {N[3]}})
+    shop.rms.set_options({"processing_seconds": 30 * 60, "cancelled_orders": {N[3]}})
     shop.rms.add_order(N[2], basket_ids=[7002])
     shop.orders(
         row("R1", N[1], "401"),
@@ -155,7 +155,7 @@ def test_notify_then_results_every_order_as_rms_says(shop):
     shop.ok("results", "fetch", "--force")
     assert shop.status("R1") == "in_progress"
 
-    shop.fake.advance(60)
+    shop.fake.advance(10 * 60)
     shop.mails.clear()
     shop.ok("results", "fetch", "--force")
     for order_no in ("R1", "R2", "R6", "R6-2"):
