@@ -124,6 +124,8 @@ def _verdict(
         elif before:
             refs["shipping_detail_id"] = before
         message = "; ".join(_words(m) for m in infos)
+        if "shipping_detail_id" in refs:  # the row RMS keeps: a re-notification updates it
+            message = f"{message} (shippingDetailId {refs['shipping_detail_id']})".lstrip()
         return Verdict(row.order_no, "success", message, [_words(m) for m in warnings], refs)
     if not mentioned:
         why = f"RMS's result does not mention order {row.order_id}"
