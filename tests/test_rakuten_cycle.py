@@ -255,3 +255,14 @@ def test_secrets_never_leave_the_environment(shop):
         assert not any(secret in t for t in texts), secret
         assert secret.encode() not in data
     assert json.dumps(texts)  # the outputs are text, read above
+
+
+def test_check_warns_then_is_critical_about_the_license_key(shop):
+    shop.ok("config", "store", "set", STORE, "--license-expires", "2026-12-11")
+    near = shop.cli("check", "--store", STORE)
+    assert near.exit_code == 1
+    assert f"WARNING: {STORE}: the RMS licenseKey" in near.stdout + near.stderr
+    shop.ok("config", "store", "set", STORE, "--license-expires", "2026-11-30")
+    ended = shop.cli("check", "--store", STORE)
+    assert ended.exit_code == 2
+    assert "expired on 2026-11-30" in ended.stdout + ended.stderr
