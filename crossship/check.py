@@ -32,6 +32,7 @@ from typing import Any
 
 from crossship import lock
 from crossship.errors import CrossshipError
+from crossship.i18n import _, ngettext
 from crossship.statuses import label_of
 from crossship.store import BATCH_OPEN_STATES, Store
 from crossship.timeutil import from_db, local_iso, to_db
@@ -106,7 +107,11 @@ def check(
     try:
         _check(store, db_path, now, store_name, report, hooks)
     except sqlite3.DatabaseError as exc:
-        report.add(CRITICAL, "database", f"database {db_path} cannot be read: {exc}")
+        report.add(
+            CRITICAL,
+            "database",
+            _("database {path} cannot be read: {error}").format(path=db_path, error=exc),
+        )
     finally:
         store.close()
     return report
@@ -125,7 +130,9 @@ def _check(
         report.add(
             CRITICAL,
             "database",
-            f"database {db_path} fails PRAGMA quick_check: {'; '.join(verdict)}",
+            _("database {path} fails PRAGMA quick_check: {findings}").format(
+                path=db_path, findings="; ".join(verdict)
+            ),
             findings=verdict,
         )
         return
@@ -134,8 +141,9 @@ def _check(
         report.add(
             WARNING,
             "schema",
-            f"the database lacks migrations {', '.join(pending)}: the next crossship run "
-            "applies them",
+            _(
+                "the database lacks migrations {migrations}: the next crossship run applies them"
+            ).format(migrations=", ".join(pending)),
             migrations=pending,
         )
         if "0001_initial" in pending:
@@ -164,8 +172,10 @@ def _check_jobs(store: Store, row: dict, now: datetime, report: Report) -> None:
                 report.add(
                     WARNING,
                     "job_never_ran",
-                    f"started, but `{_command(job)}` has never run for it: is the crontab or the "
-                    "systemd timer installed?",
+                    _(
+                        "started, but `{command}` has never run for it: is the crontab or the "
+                        "systemd timer installed?"
+                    ).format(command=_command(job)),
                     name,
                     job=job,
                 )
@@ -175,8 +185,16 @@ def _check_jobs(store: Store, row: dict, now: datetime, report: Report) -> None:
             report.add(
                 CRITICAL,
                 "job_late",
-                f"`{_command(job)}` last ran {_ago(age)} ago ({local_iso(last['started_at'])}), "
-                f"more than {LATE_INTERVALS} intervals of {_span(interval)}: is cron running it?",
+                _(
+                    "`{command}` last ran {ago} ago ({last_run}), "
+                    "more than {intervals} intervals of {interval}: is cron running it?"
+                ).format(
+                    command=_command(job),
+                    ago=_ago(age),
+                    last_run=local_iso(last["started_at"]),
+                    intervals=LATE_INTERVALS,
+                    interval=_span(interval),
+                ),
                 name,
                 job=job,
                 last_run=local_iso(last["started_at"]),
@@ -190,8 +208,11 @@ def _check_jobs(store: Store, row: dict, now: datetime, report: Report) -> None:
             report.add(
                 WARNING,
                 "run_failed",
-                f"the last `{_command(job)}` ({local_iso(last['started_at'])}) failed"
-                + (f": {why}" if why else ""),
+                (
+                    _("the last `{command}` ({last_run}) failed: {why}")
+                    if why
+                    else _("the last `{command}` ({last_run}) failed")
+                ).format(command=_command(job), last_run=local_iso(last["started_at"]), why=why),
                 name,
                 job=job,
                 last_run=local_iso(last["started_at"]),
@@ -211,15 +232,30 @@ def _check_batches(store: Store, rows: list[dict], now: datetime, report: Report
         if age <= deadline / 2:
             continue
         mall_id = batch.get("mall_id") or batch.get("feed_id")
-        named = f"batch {batch['id']}" + (f" ({mall_id})" if mall_id else " (no mall id yet)")
         state = batch["state"]
-        what = "for its result" if state == "submitted" else f"in state {state}"
+        if state == "submitted":
+            said = _(
+                "batch {batch_id} ({mall_id}) has waited {ago} for its result, past half its "
+                "{deadline} result deadline ({orders} orders 連携中): check `{fetch}` and `{show}`"
+            )
+        else:
+            said = _(
+                "batch {batch_id} ({mall_id}) has waited {ago} in state {state}, past half its "
+                "{deadline} result deadline ({orders} orders 連携中): check `{fetch}` and `{show}`"
+            )
         report.add(
             CRITICAL,
             "batch_waiting",
-            f"{named} has waited {_ago(age)} {what}, past half its {_span(deadline)} result "
-            f"deadline ({batch['order_count']} orders 連携中): check `crossship results fetch` "
-            f"and `crossship batches show {batch['id']}`",
+            said.format(
+                batch_id=batch["id"],
+                mall_id=mall_id or _("no mall id yet"),
+                ago=_ago(age),
+                state=state,
+                deadline=_span(deadline),
+                orders=batch["order_count"],
+                fetch="crossship results fetch",
+                show=f"crossship batches show {batch['id']}",
+            ),
             batch["store"],
             batch_id=batch["id"],
             mall_id=mall_id,
@@ -235,9 +271,20 @@ def _check_orders(store: Store, store_name: str | None, now: datetime, report: R
         report.add(
             WARNING,
             "orders_failed",
-            f"{count} order{'s' if count != 1 else ''} {label_of(status)} ({status}), the oldest "
-            f"{group['order_no']} since {local_iso(group['since'])}: see `crossship orders list "
-            f"--store {group['store']} --api-status {status}`",
+            ngettext(
+                "{count} order {label} ({status}), the oldest {order_no} since {since}: "
+                "see `{command}`",
+                "{count} orders {label} ({status}), the oldest {order_no} since {since}: "
+                "see `{command}`",
+                count,
+            ).format(
+                count=count,
+                label=label_of(status),
+                status=status,
+                order_no=group["order_no"],
+                since=local_iso(group["since"]),
+                command=f"crossship orders list --store {group['store']} --api-status {status}",
+            ),
             group["store"],
             status=status,
             count=count,
@@ -291,10 +338,18 @@ def _check_lock(db_path: Path, started: list[dict], now: datetime, report: Repor
         report.add(
             CRITICAL,
             "lock_held",
-            f"the run lock has been held for {_ago(age)} by process {held.pid} (since "
-            f"{local_iso(held.since)}), longer than {LOCK_INTERVALS} intervals of "
-            f"{_span(timedelta(minutes=minutes))}: every run meanwhile does nothing; see what "
-            f"process {held.pid} is doing",
+            _(
+                "the run lock has been held for {ago} by process {pid} (since "
+                "{since}), longer than {intervals} intervals of "
+                "{interval}: every run meanwhile does nothing; see what "
+                "process {pid} is doing"
+            ).format(
+                ago=_ago(age),
+                pid=held.pid,
+                since=local_iso(held.since),
+                intervals=LOCK_INTERVALS,
+                interval=_span(timedelta(minutes=minutes)),
+            ),
             pid=held.pid,
             since=local_iso(held.since),
         )

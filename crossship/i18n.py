@@ -13,7 +13,7 @@ from __future__ import annotations
 import gettext as _gettext
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -93,7 +93,10 @@ class Message:
     def render(self, language: str | None = None) -> str:
         chosen = normalise(language) if language else _state["language"]
         text = translations(chosen).gettext(self.key)
-        return text.format(**self.args) if self.args else text
+        try:
+            return text.format(**self.args)
+        except (KeyError, IndexError, ValueError):  # a translation that does not fit its args
+            return self.key.format(**self.args)
 
     __str__ = render
 
@@ -106,12 +109,55 @@ class Message:
         return cls(data["key"], data.get("args") or {})
 
 
+# What a status change's message may be: a plain text (a mall's own words, kept as written), one
+# of our messages, or several parts joined with "; " (our message and the mall's words, warnings)
+Text = str | Message | Sequence[str | Message]
+
+
+def _parts(text: Text | None) -> list[str | Message]:
+    if text is None or text == "":
+        return []
+    if isinstance(text, str | Message):
+        return [text]
+    return [part for part in text if part]
+
+
+def render(text: Text | None, language: str | None = None) -> str:
+    """``text`` for a reader of ``language`` (default: the command line's)."""
+    return "; ".join(
+        part.render(language) if isinstance(part, Message) else part for part in _parts(text)
+    )
+
+
+def keep(text: Text | None) -> tuple[str, str | None]:
+    """What the database keeps of a message: its English text (what every reader of the
+    database sees, and the machine output in English) and, when any part of it is ours, its
+    parts as JSON (keys and arguments) to show it in the reader's language later."""
+    parts = _parts(text)
+    english = render(parts, "en")
+    if not any(isinstance(part, Message) for part in parts):
+        return english, None
+    stored = [
+        {"key": part.key, "args": part.args} if isinstance(part, Message) else part
+        for part in parts
+    ]
+    return english, json.dumps(stored, ensure_ascii=False)
+
+
 def render_stored(message: str | None, key: str | None, language: str | None = None) -> str:
-    """A stored message in the reader's language: from its key when it has one (ours), else
+    """A stored message in the reader's language: from its parts when it has them (ours), else
     as it was written (a mall's own words, or a row from before keys were kept)."""
     if key:
         try:
-            return Message.from_json(key).render(language)
-        except (ValueError, KeyError, IndexError):
-            pass  # a key this version does not know: the text written at the time
+            data = json.loads(key)
+            if isinstance(data, dict):
+                data = [data]
+            return "; ".join(
+                Message(part["key"], part.get("args") or {}).render(language)
+                if isinstance(part, dict)
+                else str(part)
+                for part in data
+            )
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            pass  # parts this version cannot show: the text written at the time
     return message or ""

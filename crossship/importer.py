@@ -20,6 +20,7 @@ from datetime import date
 from typing import IO, Any
 
 from crossship.errors import ImportFileError, UsageError
+from crossship.i18n import _
 from crossship.store import ORDER_FIELDS, ImportKnown, OrderImport, Store
 
 # field -> Japanese heading (CROSS MALL's names); either is accepted in the header row
@@ -64,7 +65,12 @@ MAX_REPORTED = 1000  # bad rows listed; a file of a million bad rows gives their
 _READ_SIZE = 1 << 20
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _QUANTITY = re.compile(r"[0-9]+")
-_CONTROL = re.compile(r"[\t\r\n]")
+MAX_QUANTITY = 999_999  # no shipment line holds more; a longer number is a typo, not a quantity
+# NUL and the other C0/C1 controls: no field of an order may carry one. A tab or a line break
+# (a quoted cell spanning lines in a spreadsheet export) is kept: the order's check before
+# sending makes it エラー with what to fix, since a feed cannot carry one
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_CONTROL = re.compile(r"[\t\r\n\u2028\u2029]")
 
 
 @dataclass
@@ -102,7 +108,11 @@ def detect_encoding(source: IO[bytes], encoding: str = "auto") -> str:
     auto: a UTF-8 BOM means UTF-8; else UTF-8 if every byte decodes strictly; else cp932.
     """
     if encoding not in ENCODINGS:
-        raise UsageError(f"--encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
+        raise UsageError(
+            _("{option} {text!r}: use one of {choices}").format(
+                option="--encoding", text=encoding, choices=", ".join(ENCODINGS)
+            )
+        )
     if encoding == "utf-8":
         _check_decodes(source, "utf-8-sig", "UTF-8")
         return "utf-8-sig"
@@ -120,8 +130,10 @@ def detect_encoding(source: IO[bytes], encoding: str = "auto") -> str:
     if not_cp932 is None:
         return "cp932"
     raise ImportFileError(
-        f"the file is neither UTF-8 (line {not_utf8} is not) nor cp932 (Shift_JIS; line "
-        f"{not_cp932} is not): save it as UTF-8 and import again"
+        _(
+            "the file is neither UTF-8 (line {utf8} is not) nor cp932 (Shift_JIS; line "
+            "{cp932} is not): save it as UTF-8 and import again"
+        ).format(utf8=not_utf8, cp932=not_cp932)
     )
 
 
@@ -129,8 +141,10 @@ def _check_decodes(source: IO[bytes], codec: str, name: str) -> None:
     bad = _first_bad_line(source, codec)
     if bad is not None:
         raise ImportFileError(
-            f"the file is not {name}: line {bad} cannot be read as {name}; give the file's "
-            "encoding with --encoding, or --encoding auto"
+            _(
+                "the file is not {name}: line {line} cannot be read as {name}; give the file's "
+                "encoding with --encoding, or --encoding auto"
+            ).format(name=name, line=bad)
         )
 
 
@@ -162,12 +176,17 @@ class _Problems:
     def add(self, line: int, heading: str | None, what: str) -> None:
         self.count += 1
         if len(self.lines) < MAX_REPORTED:
-            where = f"line {line}, column {heading}" if heading else f"line {line}"
-            self.lines.append(f"{where}: {what}")
+            said = (
+                _("line {line}, column {column}: {problem}")
+                if heading
+                else _("line {line}: {problem}")
+            )
+            self.lines.append(said.format(line=line, column=heading, problem=what))
 
     def details(self) -> list[str]:
         more = self.count - len(self.lines)
-        return self.lines + ([f"... and {more} more problems"] if more > 0 else [])
+        extra = [_("... and {count} more problems").format(count=more)] if more > 0 else []
+        return self.lines + extra
 
 
 class _Columns:
@@ -185,7 +204,13 @@ class _Columns:
                     self.ignored.append(text)
                 continue
             if key in self.index:
-                problems.add(1, text, f"{HEADINGS[key]} ({key}) appears twice: keep one column")
+                problems.add(
+                    1,
+                    text,
+                    _("{heading} ({key}) appears twice: keep one column").format(
+                        heading=HEADINGS[key], key=key
+                    ),
+                )
                 continue
             self.index[key] = position
             self.heading[key] = text
@@ -194,7 +219,9 @@ class _Columns:
                 problems.add(
                     1,
                     HEADINGS[key],
-                    f"the required column {HEADINGS[key]} ({key}) is missing from the header",
+                    _("the required column {heading} ({key}) is missing from the header").format(
+                        heading=HEADINGS[key], key=key
+                    ),
                 )
         self.width = len(header)
         # the order columns this file carries, order_no first: only these are written
@@ -227,14 +254,18 @@ def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSum
         header = next(reader)
     except StopIteration:
         raise ImportFileError(
-            "the file is empty: its first line must be the header (管理番号,店舗,処理フェーズ,...)"
+            _("the file is empty: its first line must be the header ({example})").format(
+                example="管理番号,店舗,処理フェーズ,..."
+            )
         ) from None
     except csv.Error as exc:
-        raise ImportFileError(f"line 1: the header is not valid CSV ({exc})") from None
+        raise ImportFileError(
+            _("line 1: the header is not valid CSV ({error})").format(error=exc)
+        ) from None
     columns = _Columns(header, problems)
     if problems.count:
         raise ImportFileError(
-            "the file's header is not usable: nothing imported", details=problems.details()
+            _("the file's header is not usable: nothing imported"), details=problems.details()
         )
     summary = ImportSummary(encoding="cp932" if codec == "cp932" else "utf-8")
     summary.ignored_columns = columns.ignored
@@ -245,11 +276,17 @@ def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSum
             for line, cells in _logical_rows_after_header(reader):
                 checker.check(line, cells)
         except csv.Error as exc:
-            problems.add(reader.line_num, None, f"the file is not valid CSV here ({exc})")
+            problems.add(
+                reader.line_num,
+                None,
+                _("the file is not valid CSV here ({error})").format(error=exc),
+            )
         if problems.count:
             raise ImportFileError(
-                f"{problems.count} problem(s) in the file: nothing imported; fix these and "
-                "import the whole file again",
+                _(
+                    "{count} problem(s) in the file: nothing imported; fix these and "
+                    "import the whole file again"
+                ).format(count=problems.count),
                 details=problems.details(),
             )
         writer.flush()
@@ -316,12 +353,23 @@ class _RowChecker:
             add(
                 line,
                 None,
-                f"the row has {len(cells)} cells but the header has {self.columns.width}: "
-                "check for an unquoted comma",
+                _(
+                    "the row has {cells} cells but the header has {width}: "
+                    "check for an unquoted comma"
+                ).format(cells=len(cells), width=self.columns.width),
             )
         if len(cells) < self.columns.width:  # spreadsheets drop trailing empty cells
             cells = cells + [""] * (self.columns.width - len(cells))
         row = {key: cells[position].strip() for key, position in self.positions}
+        for key, cell in row.items():
+            if key != "order_no" and _ANY_CONTROL.search(cell):
+                add(
+                    line,
+                    name(key),
+                    _("{value!r} contains a control character (NUL, ESC, ...): remove it").format(
+                        value=cell
+                    ),
+                )
         get = row.get
         order_no = get("order_no", "")
         store = get("store", "")
@@ -329,22 +377,36 @@ class _RowChecker:
         values: dict[str, object] = {"order_no": order_no, "store": store, "phase": phase}
         for key in REQUIRED:
             if not values[key]:
-                add(line, name(key), f"{HEADINGS[key]} ({key}) is empty: every row needs one")
-        if _CONTROL.search(order_no):
-            add(line, name("order_no"), f"{order_no!r} must be one line without tabs")
+                add(
+                    line,
+                    name(key),
+                    _("{heading} ({key}) is empty: every row needs one").format(
+                        heading=HEADINGS[key], key=key
+                    ),
+                )
+        if _ANY_CONTROL.search(order_no) or _LINE_CONTROL.search(order_no):
+            add(
+                line,
+                name("order_no"),
+                _("{value!r} must be one line without tabs or other control characters").format(
+                    value=order_no
+                ),
+            )
         if store and store not in self.known.stores:
             add(
                 line,
                 name("store"),
-                f"unknown store {store!r}: add it with `crossship config store add` "
-                "or fix the name",
+                _("unknown store {name!r}: add it with `{command}` or fix the name").format(
+                    name=store, command="crossship config store add"
+                ),
             )
         if phase and phase not in self.known.phases:
             add(
                 line,
                 name("phase"),
-                f"unknown phase {phase!r}: create it with `crossship config phase create` "
-                "or fix the name",
+                _("unknown phase {name!r}: create it with `{command}` or fix the name").format(
+                    name=phase, command="crossship config phase create"
+                ),
             )
         for key in ("mall_order_id", "bundle_parent", "split_from", "tracking_number"):
             if key in self.idx:
@@ -356,15 +418,17 @@ class _RowChecker:
                 add(
                     line,
                     name("category"),
-                    f"unknown category {raw!r}: use 通常 (normal), 保留 (hold) "
-                    "or キャンセル (cancel)",
+                    _(
+                        "unknown category {value!r}: use 通常 (normal), 保留 (hold) "
+                        "or キャンセル (cancel)"
+                    ).format(value=raw),
                 )
             values["category"] = category
         if "fba" in self.idx:
             raw = get("fba", "")
             fba = FBA_VALUES.get(raw.lower())
             if fba is None:
-                add(line, name("fba"), f"FBA {raw!r} is not 0 or 1")
+                add(line, name("fba"), _("FBA {value!r} is not 0 or 1").format(value=raw))
             values["fba"] = fba
         ship_date = None
         if "ship_date" in self.idx:
@@ -373,7 +437,9 @@ class _RowChecker:
                 add(
                     line,
                     name("ship_date"),
-                    f"{ship_date!r} is not a date: write it as YYYY-MM-DD (2026-11-27)",
+                    _("{value!r} is not a date: write it as YYYY-MM-DD (2026-11-27)").format(
+                        value=ship_date
+                    ),
                 )
             values["ship_date"] = ship_date
         if "carrier" in self.idx:
@@ -382,20 +448,29 @@ class _RowChecker:
                 add(
                     line,
                     name("carrier"),
-                    f"unknown carrier {carrier!r}: add it with `crossship config carrier add` "
-                    "or fix the name",
+                    _("unknown carrier {name!r}: add it with `{command}` or fix the name").format(
+                        name=carrier, command="crossship config carrier add"
+                    ),
                 )
             values["carrier"] = carrier
         for key in ("bundle_parent", "split_from"):
             if order_no and values.get(key) == order_no:
-                add(line, name(key), f"an order cannot name itself as its {HEADINGS[key]} ({key})")
+                add(
+                    line,
+                    name(key),
+                    _("an order cannot name itself as its {heading} ({key})").format(
+                        heading=HEADINGS[key], key=key
+                    ),
+                )
         if order_no in self.known.in_progress:
             add(
                 line,
                 name("order_no"),
-                f"order {order_no} is 連携中 (in_progress) in a batch that is not finished: "
-                "it cannot be changed now; leave it out, or import it after "
-                "`crossship results fetch` has finished the batch",
+                _(
+                    "order {order_no} is 連携中 (in_progress) in a batch that is not finished: "
+                    "it cannot be changed now; leave it out, or import it after "
+                    "`{command}` has finished the batch"
+                ).format(order_no=order_no, command="crossship results fetch"),
             )
         basket = get("basket_id", "")
         if basket:
@@ -421,11 +496,25 @@ class _RowChecker:
                 add(
                     line,
                     name("quantity"),
-                    "数量 (quantity) is empty on an item line: give the quantity shipped "
-                    "(a positive whole number)",
+                    _(
+                        "数量 (quantity) is empty on an item line: give the quantity shipped "
+                        "(a positive whole number)"
+                    ),
                 )
             elif not _QUANTITY.fullmatch(digits) or int(digits) <= 0:
-                add(line, name("quantity"), f"{raw_quantity!r} is not a positive whole number")
+                add(
+                    line,
+                    name("quantity"),
+                    _("{value!r} is not a positive whole number").format(value=raw_quantity),
+                )
+            elif int(digits) > MAX_QUANTITY:
+                add(
+                    line,
+                    name("quantity"),
+                    _("{value!r} is too large: a quantity is at most {most}").format(
+                        value=raw_quantity, most=MAX_QUANTITY
+                    ),
+                )
             else:
                 quantity = int(digits)
 
@@ -442,8 +531,10 @@ class _RowChecker:
                     add(
                         line,
                         name("ship_date") if "ship_date" in self.idx else HEADINGS["ship_date"],
-                        f"phase {phase!r} requires a ship date (発送日設定=必須): give one "
-                        "as YYYY-MM-DD, or import the order into another phase",
+                        _(
+                            "phase {phase!r} requires a ship date (発送日設定=必須): give one "
+                            "as YYYY-MM-DD, or import the order into another phase"
+                        ).format(phase=phase),
                     )
             good = self.problems.count == bad
             if order_no:
@@ -473,9 +564,16 @@ class _RowChecker:
                 self.problems.add(
                     line,
                     self.columns.name(key),
-                    f"{values.get(key) or '(empty)'!s} differs from line {first} of the same order "
-                    f"{order_no} ({stored.get(key) or '(empty)'!s}): the order fields must be the "
-                    "same on every row of an order",
+                    _(
+                        "{value} differs from line {first} of the same order "
+                        "{order_no} ({before}): the order fields must be the "
+                        "same on every row of an order"
+                    ).format(
+                        value=values.get(key) or _("(empty)"),
+                        first=first,
+                        order_no=order_no,
+                        before=stored.get(key) or _("(empty)"),
+                    ),
                 )
 
     def _date_ok(self, text: str) -> bool:

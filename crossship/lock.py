@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from crossship.errors import LockHeld, StoreError
+from crossship.i18n import _
 from crossship.paths import lock_path
 from crossship.timeutil import to_db, utcnow
 
@@ -43,13 +44,19 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot open lock file {self.path}: {exc.strerror}") from None
+            raise StoreError(
+                _("cannot open lock file {path}: {error}").format(
+                    path=self.path, error=exc.strerror
+                )
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise LockHeld(
-                f"another crossship run holds the lock {self.path}; nothing was done"
+                _("another crossship run holds the lock {path}; nothing was done").format(
+                    path=self.path
+                )
             ) from None
         self._fd = fd
         since = to_db(self._now or utcnow())

@@ -11,6 +11,7 @@ from typing import Any
 
 from crossship import i18n
 from crossship.errors import MailError
+from crossship.i18n import _
 from crossship.templating import render_mail
 
 
@@ -50,7 +51,7 @@ class MailSettings:
         if not self.sender:
             gaps.append("--from")
         if not self.recipients:
-            gaps.append("--admin or --notify")
+            gaps.append(_("--admin or --notify"))
         return gaps
 
 
@@ -79,7 +80,9 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
     gaps = settings.missing()
     if gaps:
         raise MailError(
-            "mail settings are incomplete: set " + ", ".join(gaps) + " with `config mail set`"
+            _("mail settings are incomplete: set {options} with `{command}`").format(
+                options=", ".join(gaps), command="config mail set"
+            )
         )
     assert settings.smtp_host and settings.sender  # missing() said so otherwise
     message = EmailMessage()
@@ -93,8 +96,15 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
         message.set_content(mail.body, charset="utf-8")
     except (ValueError, TypeError) as exc:
         raise MailError(
-            f"mail {mail.subject!r} could not be written: {exc}; check the addresses with "
-            "`crossship config mail show` and set them again with `crossship config mail set`"
+            _(
+                "mail {subject!r} could not be written: {error}; check the addresses with "
+                "`{show}` and set them again with `{set}`"
+            ).format(
+                subject=mail.subject,
+                error=exc,
+                show="crossship config mail show",
+                set="crossship config mail set",
+            )
         ) from None
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
@@ -103,8 +113,10 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
             if settings.smtp_user:
                 if password is None:
                     raise MailError(
-                        "SMTP user is set but no password: set CROSSSHIP_SMTP_PASSWORD or "
-                        "[smtp] password in the credentials file"
+                        _(
+                            "SMTP user is set but no password: set CROSSSHIP_SMTP_PASSWORD or "
+                            "[smtp] password in the credentials file"
+                        )
                     )
                 smtp.login(settings.smtp_user, password)
             smtp.send_message(message)
@@ -112,4 +124,8 @@ def send(settings: MailSettings, password: str | None, mail: Mail, *, timeout: f
         raise
     except (TimeoutError, smtplib.SMTPException, OSError, ValueError, UnicodeError) as exc:
         where = f"{settings.smtp_host}:{settings.smtp_port}"
-        raise MailError(f"mail {mail.subject!r} could not be sent through {where}: {exc}") from None
+        raise MailError(
+            _("mail {subject!r} could not be sent through {server}: {error}").format(
+                subject=mail.subject, server=where, error=exc
+            )
+        ) from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from crossship.errors import ConfigError, UsageError
+from crossship.i18n import _
 from crossship.statuses import Status
 from crossship.timeutil import Clock
 
@@ -102,16 +103,20 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
-    # keys that run out (issue 14): health(store_row, now) -> [(level, text)], level "warning"
-    # (near the end) or "critical" (ended); pure, for `check`, `auto status` and the mails
+    # credentials and keys that run out (issue 14): health(store_row, now) -> [(level, text)],
+    # level "warning" (near the end) or "critical" (ended); pure: no call, no secret, no write
     health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None
+    # `config store add/set`: the mall's own work on its settings before they are stored, given
+    # the store name and the database path (Yahoo copies --public-key beside the database);
+    # it may change the mall_settings dict in place
+    store_saved: Callable[[str, Path, dict[str, Any]], None] | None = None
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
 
     @property
     def where_to_check(self) -> str:
-        return self.console or f"{self.label}'s seller pages"
+        return self.console or _("{mall}'s seller pages").format(mall=self.label)
 
 
 @dataclass(frozen=True)
@@ -326,7 +331,7 @@ class Pacer:
 # The malls of CROSS MALL's help page whose packages are still being built (issues 12, 13): a
 # store may be configured on them before its package is installed; its orders are not sent.
 # Each entry goes once its package registers (the registry wins anyway).
-PLANNED: dict[str, str] = {"yahoo": "Yahoo!ショッピング"}
+PLANNED: dict[str, str] = {}
 
 _lock = threading.Lock()
 _loaded: dict[str, Mall] | None = None
@@ -342,13 +347,16 @@ def _load() -> dict[str, Mall]:
                 mall = point.load()
                 if not isinstance(mall, Mall):
                     raise ConfigError(
-                        f"entry point {point.name} = {point.value} of {ENTRY_POINT_GROUP} is not "
-                        "a crossship Mall"
+                        _("entry point {name} = {value} of {group} is not a crossship Mall").format(
+                            name=point.name, value=point.value, group=ENTRY_POINT_GROUP
+                        )
                     )
                 if mall.key != point.name:
                     raise ConfigError(
-                        f"entry point {point.name} of {ENTRY_POINT_GROUP} declares mall "
-                        f"{mall.key!r}: the names must match"
+                        _(
+                            "entry point {name} of {group} declares mall {mall!r}: "
+                            "the names must match"
+                        ).format(name=point.name, group=ENTRY_POINT_GROUP, mall=mall.key)
                     )
                 found[mall.key] = mall
             _loaded = found
@@ -365,7 +373,11 @@ def get(key: str) -> Mall:
     """The mall ``key``; a UsageError naming the known malls when there is none."""
     malls = registry()
     if key not in malls:
-        raise UsageError(f"unknown mall {key!r}: crossship knows {', '.join(malls) or 'none'}")
+        raise UsageError(
+            _("unknown mall {mall!r}: crossship knows {known}").format(
+                mall=key, known=", ".join(malls) or _("none")
+            )
+        )
     return malls[key]
 
 
@@ -399,8 +411,14 @@ def mall_of(store_row: dict) -> Mall:
     mall = find(store_row["mall"])
     if mall is None:
         raise ConfigError(
-            f"store {store_row['name']!r} is on {store_row['mall']}, which this crossship cannot "
-            f"notify (installed malls: {', '.join(registry()) or 'none'})"
+            _(
+                "store {store!r} is on {mall}, which this crossship cannot "
+                "notify (installed malls: {installed})"
+            ).format(
+                store=store_row["name"],
+                mall=store_row["mall"],
+                installed=", ".join(registry()) or _("none"),
+            )
         )
     return mall
 

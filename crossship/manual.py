@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crossship import malls
+from crossship import i18n, malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
+from crossship.i18n import N_, Message, _
 from crossship.malls import offline_session
 from crossship.prepare import prepare
+from crossship.shell import word as q
 from crossship.statuses import LABELS, Status, parse_status
 from crossship.store import HistoryFilter, StatusChange, Store
 from crossship.timeutil import from_db, local_iso, parse_moment, to_db
@@ -150,9 +152,13 @@ def history_filter(
     start = parse_moment(since, now=now, option="--since") if since else None
     end = parse_moment(until, now=now, option="--until") if until else None
     if start and end and start > end:
-        raise UsageError(f"--since {since} is after --until {until}: nothing can match")
+        raise UsageError(
+            _("--since {since} is after --until {until}: nothing can match").format(
+                since=since, until=until
+            )
+        )
     if limit is not None and limit < 1:
-        raise UsageError("--limit must be 1 or more")
+        raise UsageError(_("--limit must be 1 or more"))
     return HistoryFilter(
         store=store_name or None,
         order_no=order_no or None,
@@ -167,7 +173,7 @@ def history_filter(
 def history_rows(store: Store, f: HistoryFilter) -> Iterator[dict]:
     """History rows, newest first, as HISTORY_FIELDS dicts (time local, warning a bool)."""
     local = LocalTimes()
-    for row in store.iter_history(f):
+    for row in store.iter_history(f, i18n.current()):
         row["time"] = local(row["time"])
         row["status_label"] = _LABEL_TEXT.get(row["status"], "")
         row["warning"] = bool(row["warning"])
@@ -182,7 +188,7 @@ def history_json(store: Store, f: HistoryFilter) -> Iterator[list[bytes]]:
     each time is made local here.
     """
     offset = fixed_offset(*store.history_time_span())
-    chunks = store.history_json_chunks(f, _LABEL_TEXT, offset=offset)
+    chunks = store.history_json_chunks(f, _LABEL_TEXT, offset=offset, language=i18n.current())
     if offset is not None:
         yield from chunks
         return
@@ -220,7 +226,7 @@ class OrderNote:
     """Why an order was refused, or what the operator should know about it."""
 
     order_no: str
-    text: str
+    text: str | Message  # a Message: the mall's checks (shown in the reader's language)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,9 @@ def order_numbers(words: Iterable[str], stdin_text: str | None = None) -> list[s
         elif word.strip():
             found.append(word.strip())
     if not found:
-        raise UsageError("give at least one order number (管理番号), or - to read them from stdin")
+        raise UsageError(
+            _("give at least one order number (管理番号), or - to read them from stdin")
+        )
     return list(dict.fromkeys(found))
 
 
@@ -285,7 +293,7 @@ def set_statuses(
     new = parse_status(to, allowed=SETTABLE)
     operator = (operator if operator is not None else default_operator()).strip()
     if not operator:
-        raise UsageError("--operator must not be empty")
+        raise UsageError(_("--operator must not be empty"))
     reason = (reason or "").strip() or None
     result = StatusSetResult(to=new, move_to=move_to)
     stamp = to_db(now)
@@ -299,7 +307,7 @@ def set_statuses(
         moves: dict[str, str] = {}
         for order_no in order_nos:
             order = orders.get(order_no)
-            why = _refusal(order, store_malls, phase) if order else "no such order (管理番号)"
+            why = _refusal(order, store_malls, phase) if order else _("no such order (管理番号)")
             if why or order is None:
                 result.refused.append(OrderNote(order_no, why or ""))
                 continue
@@ -309,12 +317,9 @@ def set_statuses(
                 moved_from = order["phase"]
                 moves[order_no] = phase["name"]
             where = phase["name"] if phase is not None else order["phase"]
-            message = f"manual: {old.label} → {new.label}"
-            if moved_from is not None:
-                message += f", 処理フェーズ {moved_from} → {where}"
-            if reason:
-                message += f" ({reason})"
-            changes.append(StatusChange(order_no, new, message))
+            changes.append(
+                StatusChange(order_no, new, _manual_message(old, new, moved_from, where, reason))
+            )
             result.changed.append(ChangedOrder(order_no, old, new, where, moved_from))
             if new is Status.PENDING:
                 result.notes.extend(_not_sent_notes(order, where, targets))
@@ -325,25 +330,49 @@ def set_statuses(
     return result
 
 
+def _manual_message(
+    old: Status, new: Status, moved_from: str | None, phase: str, reason: str | None
+) -> Message:
+    """The history message of a status set by hand, kept with its key."""
+    if moved_from is None:
+        key = N_("manual: {old} → {new} ({reason})") if reason else N_("manual: {old} → {new}")
+    elif reason:
+        key = N_("manual: {old} → {new}, 処理フェーズ {moved_from} → {phase} ({reason})")
+    else:
+        key = N_("manual: {old} → {new}, 処理フェーズ {moved_from} → {phase}")
+    args = {"old": old.label, "new": new.label}
+    if moved_from is not None:
+        args |= {"moved_from": moved_from, "phase": phase}
+    if reason:
+        args["reason"] = reason
+    return Message(key, args)
+
+
 def _refusal(order: dict, store_malls: dict[str, str], phase: dict | None) -> str | None:
     mall = store_malls.get(order["store"], "?")
     if malls.find(mall) is None:
-        return (
-            f"an order of {order['store']!r}, a {mall} store: the API status is kept only for "
-            f"the malls this crossship notifies ({', '.join(malls.registry())})"
-        )
+        return _(
+            "an order of {store!r}, a {mall} store: the API status is kept only for "
+            "the malls this crossship notifies ({installed})"
+        ).format(store=order["store"], mall=mall, installed=", ".join(malls.registry()))
     if order["fba"]:
-        return "an FBA order (fulfilled by Amazon): crossship never notifies it"
+        return _("an FBA order (fulfilled by Amazon): crossship never notifies it")
     if order["status"] == Status.IN_PROGRESS:
-        return (
-            f"連携中 (in_progress) in batch {order['batch_id']}: Amazon has not finished it; "
-            f"wait for `crossship results fetch` (see `crossship batches show {order['batch_id']}`)"
+        return _(
+            "連携中 (in_progress) in batch {batch_id}: Amazon has not finished it; "
+            "wait for `{fetch}` (see `{show}`)"
+        ).format(
+            batch_id=order["batch_id"],
+            fetch="crossship results fetch",
+            show=f"crossship batches show {order['batch_id']}",
         )
     if phase is not None and phase["ship_date"] == "required" and not order["ship_date"]:
-        return (
-            f"no ship date (発送日) and phase {phase['name']!r} requires one (発送日設定=必須): "
-            f"set it with `crossship orders update {order['order_no']} --ship-date YYYY-MM-DD` "
-            "first"
+        return _(
+            "no ship date (発送日) and phase {phase!r} requires one (発送日設定=必須): "
+            "set it with `{command}` first"
+        ).format(
+            phase=phase["name"],
+            command=f"crossship orders update {q(order['order_no'])} --ship-date YYYY-MM-DD",
         )
     return None
 
@@ -353,15 +382,22 @@ def _not_sent_notes(order: dict, phase: str, targets: set[tuple[str, str]]) -> l
     order_no, notes = order["order_no"], []
     if (order["store"], phase) not in targets:
         notes.append(
-            f"{order_no}: phase {phase!r} is not a target phase of {order['store']!r}: it is not "
-            "sent until it moves into one (--move-to PHASE)"
+            _(
+                "{order_no}: phase {phase!r} is not a target phase of {store!r}: it is not "
+                "sent until it moves into one (--move-to PHASE)"
+            ).format(order_no=order_no, phase=phase, store=order["store"])
         )
     if order["category"] != "normal":
-        notes.append(f"{order_no}: 管理区分 is {order['category']}, not normal: it is not sent")
+        notes.append(
+            _("{order_no}: 管理区分 is {category}, not normal: it is not sent").format(
+                order_no=order_no, category=order["category"]
+            )
+        )
     if order["bundle_parent"]:
         notes.append(
-            f"{order_no}: bundled into {order['bundle_parent']} (同梱子注文): "
-            "only the parent is sent"
+            _("{order_no}: bundled into {parent} (同梱子注文): only the parent is sent").format(
+                order_no=order_no, parent=order["bundle_parent"]
+            )
         )
     return notes
 
@@ -377,7 +413,8 @@ class ExportResult:
     rows: int = 0
     refused: list[OrderNote] = field(default_factory=list)  # not exported: the operator must act
     warnings: list[OrderNote] = field(default_factory=list)  # exported, with these warnings
-    left_out: Counter = field(default_factory=Counter)  # --phase: skipped kinds, with counts
+    # --phase: skipped kinds (FBA, BUNDLED or a 管理区分), with counts
+    left_out: Counter = field(default_factory=Counter)
 
 
 def export_feed(
@@ -398,15 +435,17 @@ def export_feed(
     `notify run` renders them (order-number order, same checks, same template).
     """
     if phase and order_nos:
-        raise UsageError("give either --phase PHASE or order numbers (管理番号), not both")
+        raise UsageError(_("give either --phase PHASE or order numbers (管理番号), not both"))
     if not phase and not order_nos:
-        raise UsageError("give either --phase PHASE or order numbers (管理番号)")
+        raise UsageError(_("give either --phase PHASE or order numbers (管理番号)"))
     row = store.get_store(store_name)
     mall = malls.find(row["mall"])
     if mall is None or not mall.manual_file:
         raise ConfigError(
-            f"store {store_name!r} is a {row['mall']} store: `export feed` writes Amazon's flat "
-            "file (CROSS MALL help 7 方法2) only"
+            _(
+                "store {store!r} is a {mall} store: `export feed` writes Amazon's flat "
+                "file (CROSS MALL help 7 方法2) only"
+            ).format(store=store_name, mall=row["mall"])
         )
     session = offline_session(row)
     result = ExportResult(store=store_name)
@@ -420,12 +459,16 @@ def export_feed(
             else:
                 chosen.append(order)
         if not chosen and not result.left_out:
-            raise CrossshipError(f"no orders of store {store_name!r} in phase {phase!r}")
+            raise CrossshipError(
+                _("no orders of store {store!r} in phase {phase!r}").format(
+                    store=store_name, phase=phase
+                )
+            )
     else:
         found = store.find_orders(order_nos)
         for order_no in order_nos:
             named = found.get(order_no)
-            why = _export_refusal(named, store_name) if named else "no such order (管理番号)"
+            why = _export_refusal(named, store_name) if named else _("no such order (管理番号)")
             if why or named is None:
                 result.refused.append(OrderNote(order_no, why or ""))
             else:
@@ -441,7 +484,9 @@ def export_feed(
             result.warnings.append(
                 OrderNote(
                     order["order_no"],
-                    f"連携中 (in_progress): batch {order['batch_id']} already sent it to Amazon",
+                    _("連携中 (in_progress): batch {batch_id} already sent it to Amazon").format(
+                        batch_id=order["batch_id"]
+                    ),
                 )
             )
         result.order_nos.append(order["order_no"])
@@ -451,27 +496,45 @@ def export_feed(
     return result
 
 
+FBA, BUNDLED = "fba", "bundled"  # kinds left out; any other kind is a 管理区分
+
+
 def _left_out(order: dict) -> str | None:
     if order["fba"]:
-        return "FBA orders"
+        return FBA
     if order["bundle_parent"]:
-        return "bundled children (同梱子注文)"
+        return BUNDLED
     if order["category"] != "normal":
-        return f"{order['category']} orders (管理区分)"
+        return str(order["category"])
     return None
+
+
+def left_out_text(kind: str, count: int) -> str:
+    """``Left out 3 FBA orders.``: what an export by phase skipped, for people."""
+    if kind == FBA:
+        said = _("Left out {count} FBA orders.")
+    elif kind == BUNDLED:
+        said = _("Left out {count} bundled children (同梱子注文).")
+    else:
+        said = _("Left out {count} {category} orders (管理区分).")
+    return said.format(count=count, category=kind)
 
 
 def _export_refusal(order: dict, store_name: str) -> str | None:
     if order["store"] != store_name:
-        return f"an order of store {order['store']!r}, not of {store_name!r}"
+        return _("an order of store {store!r}, not of {other!r}").format(
+            store=order["store"], other=store_name
+        )
     if order["fba"]:
-        return "an FBA order (fulfilled by Amazon): it needs no shipment notification"
+        return _("an FBA order (fulfilled by Amazon): it needs no shipment notification")
     if order["bundle_parent"]:
-        return (
-            f"bundled into {order['bundle_parent']} (同梱子注文): export the parent order instead"
+        return _("bundled into {parent} (同梱子注文): export the parent order instead").format(
+            parent=order["bundle_parent"]
         )
     if order["category"] != "normal":
-        return f"管理区分 is {order['category']}, not normal: it is not notified as shipped"
+        return _("管理区分 is {category}, not normal: it is not notified as shipped").format(
+            category=order["category"]
+        )
     return None
 
 
@@ -484,12 +547,14 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing: a temp file beside it, then os.replace."""
     path = Path(path)
     if path.is_dir():
-        raise UsageError(f"{path} is a directory: give a file name with -o")
+        raise UsageError(_("{path} is a directory: give a file name with -o").format(path=path))
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise CrossshipError(f"cannot write {path}: {exc.strerror}") from None
+        raise CrossshipError(
+            _("cannot write {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -502,7 +567,9 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.replace(temp, path)
     except OSError as exc:
         _remove(temp)
-        raise CrossshipError(f"cannot write {path}: {exc.strerror}") from None
+        raise CrossshipError(
+            _("cannot write {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
     except BaseException:
         _remove(temp)
         raise

@@ -246,3 +246,16 @@ def mall_interface(db: Database) -> None:
     broken = db.execute("PRAGMA foreign_key_check").fetchall()
     if broken:
         raise ValueError(f"0003_mall_interface would break foreign keys: {broken[:5]}")
+
+
+@migrations(name="0004_message_keys")
+def message_keys(db: Database) -> None:
+    # our messages on orders and in the history keep their keys and arguments (JSON), so each
+    # shows in the language of whoever reads it; `message` keeps the English text as before
+    _run(
+        db,
+        """
+        ALTER TABLE orders ADD COLUMN message_key TEXT;
+        ALTER TABLE history ADD COLUMN message_key TEXT
+        """,
+    )

@@ -30,9 +30,14 @@ from crossship.runs import (
     record,
     send_mail,
 )
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES, StatusChange, Store
 from crossship.timeutil import Clock, to_db
+
+# a batch released before createFeed reached the mall keeps no copy of its request: an outage
+# must not store one every 15 minutes (a batch that reached the mall keeps it as evidence)
+DROP = {"feed": b""}
 
 
 @dataclass
@@ -133,7 +138,7 @@ def _store_run(
     """One store's part of a run, on a worker thread with its own ``store`` connection."""
     run = StoreRun(store=row["name"], job="notify", started_at=clock(), dry_run=options.dry_run)
     if not row["started"] and (options.store or options.dry_run):
-        run.skipped = f"automatic processing is stopped: `crossship auto start {row['name']}`"
+        run.skipped = f"automatic processing is stopped: `crossship auto start {q(row['name'])}`"
         if options.store:
             run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
         return run, []
@@ -171,9 +176,43 @@ def _notify_store(
             "reconciled with Amazon first"
         )
         return
-    ready, requests = _select(store, row["name"], session, clock, run, apply=True)
-    if not ready:
+    changed: set[str] = set()
+    warnings_before = len(run.warnings)
+    for _attempt in range(RESELECT_ATTEMPTS):
+        del run.warnings[warnings_before:]  # a new selection says its warnings again
+        ready, requests = _select(
+            store, row["name"], session, clock, run, apply=True, leave_out=changed
+        )
+        if not ready:
+            return
+        outcome = _record_and_send(store, row, session, clock, run, ready, requests)
+        if isinstance(outcome, set):
+            # an import or a change by hand touched these orders after they were selected:
+            # they wait for the next run with their fresh data; the others go now
+            changed |= outcome
+            continue
         return
+    run.notes.append(
+        f"{len(changed)} orders kept changing while their feed was prepared; the rest wait "
+        "for the next run"
+    )
+
+
+# how often a run selects again after orders changed under it (each time without them)
+RESELECT_ATTEMPTS = 3
+
+
+def _record_and_send(
+    store: Store,
+    row: dict,
+    session: MallSession,
+    clock: Clock,
+    run: StoreRun,
+    ready: list[tuple[str, str]],
+    requests: list[malls.Request],
+) -> set[str] | None:
+    """Record and send each request; the order numbers that changed since their selection
+    (nothing of that request recorded), or None when done."""
     expected = dict(ready)
     warned: dict[str, str] = {}
     for warning in run.warnings:
@@ -195,14 +234,16 @@ def _notify_store(
                 warnings=warned,
             )
         except OrdersChanged as exc:
-            # an import or a change by hand raced this run: send the fresh data next run
-            run.notes.append(f"{exc.message}; this feed is sent by the next run instead")
-            return
+            run.notes.append(
+                f"{exc.message}; they are left out of this run's feed and sent by the next run"
+            )
+            return set(exc.order_nos)
         run.batch_ids.append(batch["id"])
         if not _send(store, session, batch, request, clock, run):
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
             run.notes.append("the remaining orders wait until that batch is reconciled")
-            return
+            return None
+    return None
 
 
 def _select(
@@ -213,6 +254,7 @@ def _select(
     run: StoreRun,
     *,
     apply: bool,
+    leave_out: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[tuple[str, str]], list[malls.Request]]:
     """(order_no, updated_at) of the eligible orders that pass the mall's checks, and the
     requests that send them; the orders are streamed, never all held.
@@ -222,7 +264,7 @@ def _select(
     prepared = prepare(
         store,
         session,
-        store.eligible_orders(name),
+        (o for o in store.eligible_orders(name) if o["order_no"] not in leave_out),
         keep=lambda order: (order["order_no"], order["updated_at"]),
     )
     errors = []
@@ -276,7 +318,9 @@ def _submit_failed(store: Store, batch: dict, exc: MallError, clock: Clock, run:
     else:
         # nothing reached Amazon as a feed: the orders go back to 未連携 for the next run
         message = f"not sent, retried by the next run: {exc.message}"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.problems.append(f"batch {batch['id']} not sent: {exc.message}")
 
 
@@ -289,7 +333,9 @@ def _recover(store: Store, name: str, session: MallSession, clock: Clock, run: S
     for batch in store.batches(store=name, states=("prepared", "document_created", "uploaded")):
         # createFeed was never called for these: Amazon holds no feed of them
         message = "an interrupted run had not submitted this batch; back to 未連携"
-        end_batch(store, batch, Status.PENDING, message, "released", clock, run, count=False)
+        end_batch(
+            store, batch, Status.PENDING, message, "released", clock, run, count=False, extra=DROP
+        )
         run.notes.append(f"batch {batch['id']} released: {message}")
     for batch in store.batches(store=name, states=("submitting",)):
         waiting |= _reconcile(store, session, batch, clock, run)

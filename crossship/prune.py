@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crossship.errors import UsageError
+from crossship.i18n import _
 from crossship.store import BATCH_OPEN_STATES, Store
 from crossship.timeutil import local_iso, to_db
 
@@ -45,13 +46,23 @@ class Pruned:
         return self.history + self.batches + self.runs
 
     def summary(self) -> str:
-        text = (
-            f"deleted {self.history} history rows, {self.batches} finished batches and "
-            f"{self.runs} run records from before {local_iso(self.before)}"
+        said = (
+            _(
+                "deleted {history} history rows, {batches} finished batches and "
+                "{runs} run records from before {before}"
+            )
+            if self.complete
+            else _(
+                "deleted {history} history rows, {batches} finished batches and "
+                "{runs} run records from before {before} (more remain: the next run goes on)"
+            )
         )
-        if not self.complete:
-            text += " (more remain: the next run goes on)"
-        return text
+        return said.format(
+            history=self.history,
+            batches=self.batches,
+            runs=self.runs,
+            before=local_iso(self.before),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,8 +155,10 @@ def parse_before(text: str, now: datetime) -> datetime:
     moment = parse_moment(text, now=now, option="--before")
     if moment > now:
         raise UsageError(
-            f"--before {text!r} is in the future: it would delete the whole history; give a past "
-            "date, or an age like 90d"
+            _(
+                "--before {text!r} is in the future: it would delete the whole history; give a "
+                "past date, or an age like 90d"
+            ).format(text=text)
         )
     return moment
 
@@ -162,7 +175,11 @@ def keep_days(store: Store) -> int | None:
 def set_keep_days(store: Store, days: int) -> None:
     """0 keeps everything; N deletes, at each `results fetch`, what is older than N days."""
     if days < 0:
-        raise UsageError(f"--keep-days {days}: give a number of days, or 0 to keep everything")
+        raise UsageError(
+            _("--keep-days {days}: give a number of days, or 0 to keep everything").format(
+                days=days
+            )
+        )
     store.set_settings(PREFIX, {"keep_days": days or None})
 
 

@@ -87,7 +87,7 @@ def _store_run(
             run.problems.append(exc.message)
         else:
             targets = {t["phase"]: t["move_to"] for t in store.list_targets(row["name"])}
-            deadline = timedelta(hours=row["result_deadline_hours"])
+            deadline = timedelta(hours=min(row["result_deadline_hours"], 30 * 24))
             for batch in batches:
                 _fetch_batch(store, session, batch, targets, deadline, clock, run)
     return run

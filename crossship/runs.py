@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from crossship import mail as mailer
+from crossship import shell
 from crossship.errors import CrossshipError
 from crossship.i18n import N_
 from crossship.statuses import Status
@@ -46,7 +46,8 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
     """When a job is next due for a store (None: never ran, due now)."""
     if last_run is None:
         return None
-    return from_db(last_run) + timedelta(minutes=interval_minutes) - EARLY_GRACE
+    # a value stored before `config store set` refused huge ones must not crash every run
+    return from_db(last_run) + timedelta(minutes=min(interval_minutes, 7 * 24 * 60)) - EARLY_GRACE
 
 
 def not_due(
@@ -187,8 +188,8 @@ def mail_digest(run: StoreRun, language: str) -> MailDigest:
         {"status_label": label, "message": message, "count": count}
         for (_status, label, message), count in counts.most_common(MAIL_MESSAGES)
     ]
-    since = shlex.quote(local_iso(to_db(run.started_at - timedelta(seconds=1))))
-    store = shlex.quote(run.store)
+    since = shell.word(local_iso(to_db(run.started_at - timedelta(seconds=1))))
+    store = shell.word(run.store)
     statuses = list(dict.fromkeys(f["status"] for f in run.failures))
     commands = [
         f"crossship history --store {store} --since {since} --status {status}"

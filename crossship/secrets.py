@@ -12,12 +12,13 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crossship.errors import ConfigError
+from crossship.i18n import N_, _
 from crossship.malls import Secret
 from crossship.paths import credentials_path
 
@@ -66,9 +67,18 @@ class StoreSecrets:
 
     def missing(self) -> list[str]:
         """Each secret not set, named by what to set."""
-        where = f" of {self.file}" if self.file else ""
+        said = (
+            _("{variable} or {key} in [{section}] of {file}")
+            if self.file
+            else _("{variable} or {key} in [{section}]")
+        )
         return [
-            f"{env_name(self.store, s.env_suffix)} or {s.key} in [stores.{self.store}]{where}"
+            said.format(
+                variable=env_name(self.store, s.env_suffix),
+                key=s.key,
+                section=f"stores.{self.store}",
+                file=self.file,
+            )
             for s in self.declared
             if not self.values.get(s.name)
         ]
@@ -78,18 +88,23 @@ class StoreSecrets:
         names = [
             env_name(self.store, s.env_suffix) for s in self.declared if not self.values.get(s.name)
         ]
-        return f"set {', '.join(names)} or put them in {self.file} (see README: Secrets)"
+        return _("set {variables} or put them in {file} (see README: Secrets)").format(
+            variables=", ".join(names), file=self.file
+        )
 
-    def describe(self) -> dict[str, str]:
-        """For `config store show`: each secret ``set (env X)``, ``set (file F)`` or ``not set``."""
+    def describe(self, say: Callable[[str], str] = str) -> dict[str, str]:
+        """For `config store show`: each secret ``set (env X)``, ``set (file F)`` or ``not set``
+        (``say``: ``_`` for people, in their language; the same words for tools by default)."""
         described = {}
         for secret in self.declared:
             source = self.sources.get(secret.name)
             if source:
-                described[secret.key] = f"set ({source})"
+                described[secret.key] = say(N_("set ({source})")).format(source=source)
             else:
                 var = env_name(self.store, secret.env_suffix)
-                described[secret.key] = f"not set (env {var} or {self.file})"
+                described[secret.key] = say(N_("not set (env {variable} or {file})")).format(
+                    variable=var, file=self.file
+                )
         return described
 
 
@@ -106,11 +121,15 @@ def store_secrets(store_name: str, db_path: Path, declared: Sequence[Secret]) ->
     if len(values) < len(declared):
         section = _read_file(path).get("stores", {})
         if not isinstance(section, dict):
-            raise ConfigError(f"credentials file {path}: [stores] must be a table of stores")
+            raise ConfigError(
+                _("credentials file {path}: [stores] must be a table of stores").format(path=path)
+            )
         entry = section.get(store_name, {})
         if not isinstance(entry, dict):
             raise ConfigError(
-                f"credentials file {path}: [stores.{store_name}] must be a table of keys"
+                _("credentials file {path}: [{section}] must be a table of keys").format(
+                    path=path, section=f"stores.{store_name}"
+                )
             )
         for secret in declared:
             if secret.name not in values and entry.get(secret.key):
@@ -134,7 +153,7 @@ def smtp_password_source(db_path: Path) -> tuple[str | None, str | None]:
     path = credentials_path(Path(db_path))
     smtp = _read_file(path).get("smtp", {})
     if not isinstance(smtp, dict):
-        raise ConfigError(f"credentials file {path}: [smtp] must be a table")
+        raise ConfigError(_("credentials file {path}: [smtp] must be a table").format(path=path))
     if smtp.get("password"):
         return _text(smtp["password"], path, "smtp.password"), f"file {path}"
     return None, None
@@ -146,20 +165,32 @@ def _read_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            _("cannot read credentials file {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
     if stat.S_IMODE(info.st_mode) & 0o077:
-        raise ConfigError(f"credentials file {path} is readable by others: run chmod 600 {path}")
+        raise ConfigError(
+            _("credentials file {path} is readable by others: run {command}").format(
+                path=path, command=f"chmod 600 {path}"
+            )
+        )
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         # the message names the line and column, never the file's content
-        raise ConfigError(f"credentials file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(
+            _("credentials file {path} is not valid TOML: {error}").format(path=path, error=exc)
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            _("cannot read credentials file {path}: {error}").format(path=path, error=exc.strerror)
+        ) from None
 
 
 def _text(value: Any, path: Path, key: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"credentials file {path}: {key} must be a quoted string")
+        raise ConfigError(
+            _("credentials file {path}: {key} must be a quoted string").format(path=path, key=key)
+        )
     return value

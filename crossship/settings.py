@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -16,46 +16,69 @@ from typing import Any
 
 from crossship import malls, urls
 from crossship.errors import CrossshipError, NotFound, UsageError
+from crossship.i18n import N_, _
 from crossship.malls import CarrierField, Mall, Setting
 from crossship.secrets import env_prefix
+from crossship.shell import word as q
 from crossship.statuses import Status, label_of
 from crossship.store import STORE_FIELDS, Store
 from crossship.timeutil import parse_date
 
 SHIP_DATE_SETTINGS = ("required", "optional")
-SHIP_DATE_LABELS = {"required": "必須", "optional": "任意"}
+SHIP_DATE_LABELS = {"required": "必須", "optional": "任意"}  # CROSS MALL's words, in every language
+
+
+def _at_most(option: str, most: int, why: str) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value > most:
+            raise UsageError(
+                _("{option} must be a whole number from 1 to {most} ({why}), not {value}").format(
+                    option=option, most=most, why=_(why), value=value
+                )
+            )
+        return value
+
+    return check
+
 
 # the settings every store has, whatever its mall (stores columns)
 COMMON_SETTINGS = (
     Setting(
         "endpoint",
         "--endpoint",
-        "The mall API's base URL (each mall has its default); https, or http only to a "
-        "loopback address (a local sandbox).",
+        N_(
+            "The mall API's base URL (each mall has its default); https, or http only to a "
+            "loopback address (a local sandbox)."
+        ),
         kind="url",
         metavar="URL",
     ),
     Setting(
         "interval_minutes",
         "--interval",
-        "Minutes between two runs of each job for this store (default 15).",
+        N_("Minutes between two runs of each job for this store (default 15)."),
         kind="int",
         metavar="MINUTES",
+        check=_at_most("--interval", 7 * 24 * 60, N_("a week")),
     ),
     Setting(
         "result_deadline_hours",
         "--result-deadline",
-        "Hours to wait for the mall's result before 通知結果取得失敗 (default 24).",
+        N_("Hours to wait for the mall's result before 通知結果取得失敗 (default 24)."),
         kind="int",
         metavar="HOURS",
+        check=_at_most("--result-deadline", 30 * 24, N_("30 days")),
     ),
     Setting(
         "time_budget_minutes",
         "--time-budget",
-        "Minutes a run may spend sending for this store; when spent, the rest waits 未連携 for "
-        "the next run (default 10).",
+        N_(
+            "Minutes a run may spend sending for this store; when spent, the rest waits 未連携 "
+            "for the next run (default 10)."
+        ),
         kind="int",
         metavar="MINUTES",
+        check=_at_most("--time-budget", 24 * 60, N_("a day")),
     ),
 )
 
@@ -90,14 +113,18 @@ def check_address(text: str, what: str) -> str:
     """
     if _has_control(text):
         raise UsageError(
-            f"{what} {text!r} contains a control character (a line break?): give one address"
+            _(
+                "{what} {text!r} contains a control character (a line break?): give one address"
+            ).format(what=what, text=text)
         )
     addresses = getaddresses([text])
     _name, address = parseaddr(text)
     if len(addresses) != 1 or not _ADDRESS.fullmatch(address or ""):
         raise UsageError(
-            f"{what} {text!r} is not one mail address: write it as name@example.com "
-            "(repeat --notify for several)"
+            _(
+                "{what} {text!r} is not one mail address: write it as name@example.com "
+                "(repeat --notify for several)"
+            ).format(what=what, text=text)
         )
     return text.strip()
 
@@ -107,10 +134,15 @@ def _has_control(text: str) -> bool:
 
 
 def check_name(text: str, what: str) -> str:
-    """A store, phase or carrier name: not blank, one line."""
+    """A store, phase or carrier name (``what``: store, phase or carrier): not blank, one line."""
     name = text.strip()
     if not name or any(c in name for c in "\r\n\t"):
-        raise UsageError(f"{what} name {text!r} must be one line of visible text")
+        message = {
+            "store": N_("store name {text!r} must be one line of visible text"),
+            "phase": N_("phase name {text!r} must be one line of visible text"),
+            "carrier": N_("carrier name {text!r} must be one line of visible text"),
+        }[what]
+        raise UsageError(_(message).format(text=text))
     return name
 
 
@@ -131,10 +163,11 @@ class StoreOption:
         return self.common or next(iter(self.by_mall.values()))
 
     def help(self) -> str:
+        """The flag's help in the reader's language (the flags are built at each use)."""
         if self.common is not None:
-            return self.common.help
+            return _(self.common.help)
         labels = ", ".join(malls.get(k).label for k in self.by_mall)
-        return f"{self.first.help} [{labels}]"
+        return f"{_(self.first.help)} [{labels}]"
 
 
 def param_name(option: str) -> str:
@@ -183,8 +216,16 @@ def store_changes(
         if setting is None:
             labels = ", ".join(malls.get(k).label for k in option.by_mall)
             raise UsageError(
-                f"{option.option} is a setting of {labels} stores; store {store_name!r} is on "
-                f"{_mall_label(mall_key)}: see `crossship config store add --help`"
+                _(
+                    "{option} is a setting of {labels} stores; store {store!r} is on {mall}: "
+                    "see `{command}`"
+                ).format(
+                    option=option.option,
+                    labels=labels,
+                    store=store_name,
+                    mall=_mall_label(mall_key),
+                    command="crossship config store add --help",
+                )
             )
         checked = check_setting(setting, value)
         if setting.name in STORE_FIELDS:
@@ -202,9 +243,17 @@ def check_setting(setting: Setting, value: Any) -> Any:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise UsageError(f"{option} must be a whole number, not {value!r}") from None
+            raise UsageError(
+                _("{option} must be a whole number, not {value!r}").format(
+                    option=option, value=value
+                )
+            ) from None
         if number <= 0:
-            raise UsageError(f"{option} must be a positive whole number, not {number}")
+            raise UsageError(
+                _("{option} must be a positive whole number, not {number}").format(
+                    option=option, number=number
+                )
+            )
         checked: Any = number
     elif setting.kind == "days_or_never":
         text = str(value).strip().lower()
@@ -213,16 +262,22 @@ def check_setting(setting: Setting, value: Any) -> Any:
         elif text.isdigit():
             checked = int(text)
         else:
-            raise UsageError(f"{option} must be a number of days (0 or more) or never")
+            raise UsageError(
+                _("{option} must be a number of days (0 or more) or never").format(option=option)
+            )
     else:
         text = str(value).strip()
         if any(c in text for c in "\t\r\n"):
-            raise UsageError(f"{option} must be one line without tabs")
+            raise UsageError(_("{option} must be one line without tabs").format(option=option))
         if setting.kind == "url":
             checked = check_url(text, option)
         elif setting.kind == "choice":
             if text not in setting.choices:
-                raise UsageError(f"{option} {text!r}: use one of {', '.join(setting.choices)}")
+                raise UsageError(
+                    _("{option} {text!r}: use one of {choices}").format(
+                        option=option, text=text, choices=", ".join(setting.choices)
+                    )
+                )
             checked = text
         elif setting.kind == "date":
             checked = parse_date(text, what=option) if text else None
@@ -240,7 +295,7 @@ def _check_path(text: str, option: str) -> str:
         return ""  # back to the mall's built-in default
     path = Path(text).expanduser()
     if not path.is_file():
-        raise UsageError(f"{option} {text!r}: no such file")
+        raise UsageError(_("{option} {text!r}: no such file").format(option=option, text=text))
     return str(path.resolve())
 
 
@@ -248,7 +303,11 @@ def add_store(store: Store, name: str, mall_key: str, given: dict[str, Any], now
     """Add a store (stopped), with its mall's defaults for what is not given."""
     name = check_name(name, "store")
     if mall_key not in store_malls():
-        raise UsageError(f"--mall {mall_key!r}: use one of {', '.join(store_malls())}")
+        raise UsageError(
+            _("{option} {text!r}: use one of {choices}").format(
+                option="--mall", text=mall_key, choices=", ".join(store_malls())
+            )
+        )
     check_env_collision(store, name)
     columns, mall_settings = store_changes(mall_key, given, name)
     mall = malls.find(mall_key)
@@ -256,11 +315,17 @@ def add_store(store: Store, name: str, mall_key: str, given: dict[str, Any], now
         for setting in mall.settings:
             chosen = columns if setting.name in STORE_FIELDS else mall_settings
             if setting.required and chosen.get(setting.name) is None:
-                raise UsageError(f"a {mall.label} store needs {setting.option}: {setting.help}")
+                raise UsageError(
+                    _("a {mall} store needs {option}: {help}").format(
+                        mall=mall.label, option=setting.option, help=_(setting.help)
+                    )
+                )
             if setting.default is not None and setting.name not in chosen:
                 chosen[setting.name] = setting.default
         for key, value in mall.defaults.items():
             columns.setdefault(key, value)
+        if mall.store_saved is not None:
+            mall.store_saved(name, store.path, mall_settings)
     store.add_store(name, mall_key, columns, now, mall_settings)
     return store.get_store(name)
 
@@ -270,7 +335,10 @@ def update_store(store: Store, name: str, given: dict[str, Any]) -> dict[str, An
     row = store.get_store(name)
     columns, mall_settings = store_changes(row["mall"], given, name)
     if not columns and not mall_settings:
-        raise UsageError("nothing to change: give at least one option (see --help)")
+        raise UsageError(_("nothing to change: give at least one option (see --help)"))
+    mall = malls.find(row["mall"])
+    if mall is not None and mall.store_saved is not None:
+        mall.store_saved(name, store.path, mall_settings)
     store.update_store(name, columns, mall_settings)
     return {**columns, **mall_settings}
 
@@ -282,9 +350,11 @@ def check_env_collision(store: Store, name: str) -> None:
     for row in store.list_stores():
         if row["name"] != name and env_prefix(row["name"]) == prefix:
             raise UsageError(
-                f"store name {name!r} maps to the same environment variables as store "
-                f"{row['name']!r} (CROSSSHIP_{prefix}_...), so the two would share credentials: "
-                "choose a name that differs in letters or digits"
+                _(
+                    "store name {name!r} maps to the same environment variables as store "
+                    "{other!r} ({variables}), so the two would share credentials: "
+                    "choose a name that differs in letters or digits"
+                ).format(name=name, other=row["name"], variables=f"CROSSSHIP_{prefix}_...")
             )
 
 
@@ -326,11 +396,11 @@ def optional_phase_warning(phase: str) -> str:
 
     SPEC §4; CROSS MALL help: Amazon自動出荷通知, 3-1.
     """
-    return (
-        f"phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
+    return _(
+        "phase {phase!r} has ship-date setting optional (発送日設定=任意): Amazon needs a ship "
         "date, so orders without one will end in エラー; the recommended setting is required "
-        f"(必須): `crossship config phase update {phase} --ship-date required`"
-    )
+        "(必須): `{command}`"
+    ).format(phase=phase, command=f"crossship config phase update {q(phase)} --ship-date required")
 
 
 @dataclass
@@ -357,8 +427,10 @@ def add_target(store: Store, store_name: str, phase: str, move_to: str | None) -
         added.warnings.append(optional_phase_warning(phase))
     if malls.find(row["mall"]) is None:
         added.warnings.append(
-            f"store {store_name!r} is on {row['mall']}, which this crossship cannot notify yet "
-            f"(installed: {', '.join(malls.registry())}), so its orders stay where they are"
+            _(
+                "store {store!r} is on {mall}, which this crossship cannot notify yet "
+                "(installed: {installed}), so its orders stay where they are"
+            ).format(store=store_name, mall=row["mall"], installed=", ".join(malls.registry()))
         )
     return added
 
@@ -421,22 +493,29 @@ def carrier_changes(name: str, given: dict[str, Any]) -> CarrierChange:
         change.replace.extend(values)
     if not change.replace:
         flags = ", ".join(f.option for _mall, f in carrier_options() if f.needed)
-        raise UsageError(f"give the carrier's code for at least one mall: {flags}")
+        raise UsageError(
+            _("give the carrier's code for at least one mall: {flags}").format(flags=flags)
+        )
     return change
 
 
 def _carrier_value(carrier_field: CarrierField, mall: Mall, value: Any) -> str | None:
     text = str(value or "").strip()
     if any(c in text for c in "\t\r\n"):
-        raise UsageError(f"{carrier_field.option} must be one line without tabs")
+        raise UsageError(
+            _("{option} must be one line without tabs").format(option=carrier_field.option)
+        )
     if not text:
         return None
     codes = carrier_field.codes
     if codes is not None and text not in codes:
         shown = ", ".join(f"{code} ({label})" for code, label in list(codes.items())[:12])
-        more = f" and {len(codes) - 12} more" if len(codes) > 12 else ""
+        if len(codes) > 12:
+            shown += _(" and {count} more").format(count=len(codes) - 12)
         raise UsageError(
-            f"{carrier_field.option} {text!r} is not a {mall.label} code: use one of {shown}{more}"
+            _("{option} {text!r} is not a {mall} code: use one of {codes}").format(
+                option=carrier_field.option, text=text, mall=mall.label, codes=shown
+            )
         )
     return text
 
@@ -464,20 +543,36 @@ def mail_changes(
     changes: dict[str, Any] = {}
     if language is not None:
         if language not in ("ja", "en"):
-            raise UsageError(f"--language {language!r}: use ja or en")
+            raise UsageError(
+                _("{option} {text!r}: use one of {choices}").format(
+                    option="--language", text=language, choices="ja, en"
+                )
+            )
         changes["language"] = language
     if smtp_host is not None:
         host = smtp_host.strip()
         if any(c.isspace() for c in host) or _has_control(host):
-            raise UsageError(f"--smtp-host {smtp_host!r} must be a host name or address")
+            raise UsageError(
+                _("{option} {text!r} must be a host name or address").format(
+                    option="--smtp-host", text=smtp_host
+                )
+            )
         changes["smtp_host"] = host or None
     if smtp_port is not None:
         if not 0 < smtp_port < 65536:
-            raise UsageError(f"--smtp-port {smtp_port} must be between 1 and 65535")
+            raise UsageError(
+                _("{option} {number} must be between 1 and 65535").format(
+                    option="--smtp-port", number=smtp_port
+                )
+            )
         changes["smtp_port"] = smtp_port
     if smtp_user is not None:
         if _has_control(smtp_user):
-            raise UsageError(f"--smtp-user {smtp_user!r} contains a control character")
+            raise UsageError(
+                _("{option} {text!r} contains a control character").format(
+                    option="--smtp-user", text=smtp_user
+                )
+            )
         changes["smtp_user"] = smtp_user.strip() or None
     if starttls is not None:
         changes["starttls"] = starttls
@@ -520,11 +615,23 @@ def move_orders(
         undated = [o for o in order_nos if not orders[o]["ship_date"]]
         if undated:
             raise CrossshipError(
-                f"phase {phase!r} requires a ship date (発送日設定=必須) and "
-                f"{len(undated)} order(s) have none: nothing moved; give --ship-date YYYY-MM-DD "
-                "or set each with `crossship orders update ORDER_NO --ship-date YYYY-MM-DD`",
-                details=[f"order {o}: no ship date" for o in undated[:50]]
-                + ([f"... and {len(undated) - 50} more"] if len(undated) > 50 else []),
+                _(
+                    "phase {phase!r} requires a ship date (発送日設定=必須) and "
+                    "{count} order(s) have none: nothing moved; give --ship-date YYYY-MM-DD "
+                    "or set each with `{command}`"
+                ).format(
+                    phase=phase,
+                    count=len(undated),
+                    command="crossship orders update ORDER_NO --ship-date YYYY-MM-DD",
+                ),
+                details=[
+                    _("order {order_no}: no ship date").format(order_no=o) for o in undated[:50]
+                ]
+                + (
+                    [_("... and {count} more").format(count=len(undated) - 50)]
+                    if len(undated) > 50
+                    else []
+                ),
             )
     targets = {(t["store"], t["phase"]) for t in store.list_targets()}
     edit = OrderEdit(order_nos)
@@ -532,13 +639,22 @@ def move_orders(
         order = orders[order_no]
         if order["status"] == Status.IN_PROGRESS:
             edit.warnings.append(
-                f"order {order_no} is 連携中 (in_progress) in batch {order['batch_id']}: it moves, "
-                "but the batch already sent it as it was"
+                _(
+                    "order {order_no} is 連携中 (in_progress) in batch {batch_id}: it moves, "
+                    "but the batch already sent it as it was"
+                ).format(order_no=order_no, batch_id=order["batch_id"])
             )
         elif (order["store"], phase) in targets and order["status"] != Status.PENDING:
             edit.warnings.append(
-                f"order {order_no} is {label_of(order['status'])} ({order['status']}): it will not "
-                "be sent again unless you `crossship status set ORDER_NO --to pending`"
+                _(
+                    "order {order_no} is {label} ({status}): it will not "
+                    "be sent again unless you `{command}`"
+                ).format(
+                    order_no=order_no,
+                    label=label_of(order["status"]),
+                    status=order["status"],
+                    command="crossship status set ORDER_NO --to pending",
+                )
             )
     store.move_orders(order_nos, phase, ship_date, now)
     return edit
@@ -562,37 +678,46 @@ def update_order(
         else:
             if store.get_phase(order["phase"])["ship_date"] == "required":
                 raise UsageError(
-                    f"order {order_no} is in phase {order['phase']!r}, which requires a ship date "
-                    "(発送日設定=必須): it cannot be cleared there; move the order first"
+                    _(
+                        "order {order_no} is in phase {phase!r}, which requires a ship date "
+                        "(発送日設定=必須): it cannot be cleared there; move the order first"
+                    ).format(order_no=order_no, phase=order["phase"])
                 )
             changes["ship_date"] = None
     if carrier is not None:
         if carrier.strip():
             if store.get_carrier(carrier.strip()) is None:
-                known = ", ".join(c["name"] for c in store.list_carriers()) or "none yet"
+                known = ", ".join(c["name"] for c in store.list_carriers()) or _("none yet")
                 raise NotFound(
-                    f"no carrier named {carrier!r} (carriers: {known}): add it with "
-                    "`crossship config carrier add`"
+                    _(
+                        "no carrier named {name!r} (carriers: {known}): add it with `{command}`"
+                    ).format(name=carrier, known=known, command="crossship config carrier add")
                 )
             changes["carrier"] = carrier.strip()
         else:
             changes["carrier"] = None
     if tracking_number is not None:
         if any(c in tracking_number for c in "\t\r\n"):
-            raise UsageError("--tracking-number must be one line without tabs")
+            raise UsageError(
+                _("{option} must be one line without tabs").format(option="--tracking-number")
+            )
         changes["tracking_number"] = tracking_number.strip() or None
     if not changes:
-        raise UsageError("nothing to change: give --ship-date, --carrier or --tracking-number")
+        raise UsageError(_("nothing to change: give --ship-date, --carrier or --tracking-number"))
     edit = OrderEdit([order_no])
     if order["status"] == Status.IN_PROGRESS:
         edit.warnings.append(
-            f"order {order_no} is 連携中 (in_progress) in batch {order['batch_id']}: the batch "
-            "already sent the old values; this change reaches Amazon only if it is sent again"
+            _(
+                "order {order_no} is 連携中 (in_progress) in batch {batch_id}: the batch "
+                "already sent the old values; this change reaches Amazon only if it is sent again"
+            ).format(order_no=order_no, batch_id=order["batch_id"])
         )
     if "tracking_number" in changes and changes["tracking_number"] is None:
         edit.warnings.append(
-            f"order {order_no} has no tracking number now: it is sent without one, which hurts "
-            "the Valid Tracking Rate (追跡可能率, CROSS MALL help, Q4)"
+            _(
+                "order {order_no} has no tracking number now: it is sent without one, which hurts "
+                "the Valid Tracking Rate (追跡可能率, CROSS MALL help, Q4)"
+            ).format(order_no=order_no)
         )
     store.update_order(order_no, changes, now)
     return edit
@@ -602,8 +727,8 @@ def _existing(store: Store, order_nos: Sequence[str]) -> dict[str, dict]:
     orders = store.find_orders(order_nos)
     missing = [o for o in order_nos if o not in orders]
     if missing:
-        shown = ", ".join(missing[:20]) + (
-            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
-        )
-        raise NotFound(f"no such order: {shown} (nothing changed)")
+        shown = ", ".join(missing[:20])
+        if len(missing) > 20:
+            shown += _(" and {count} more").format(count=len(missing) - 20)
+        raise NotFound(_("no such order: {orders} (nothing changed)").format(orders=shown))
     return orders

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from crossship.errors import UsageError
+from crossship.i18n import _
 
 
 class Status(StrEnum):
@@ -48,5 +49,7 @@ def parse_status(text: str, *, allowed: tuple[Status, ...] | None = None) -> Sta
     choices = allowed or tuple(Status)
     if status is None or status not in choices:
         names = ", ".join(f"{s.value} ({s.label})" for s in choices)
-        raise UsageError(f"unknown API status {text!r}: use one of {names}")
+        raise UsageError(
+            _("unknown API status {text!r}: use one of {names}").format(text=text, names=names)
+        )
     return status

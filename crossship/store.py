@@ -6,6 +6,7 @@ block), so a command never leaves an order changed half-way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
+from crossship.i18n import Text, _, keep, render_stored
 from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
 from crossship.statuses import Status
@@ -69,7 +71,7 @@ class StatusChange:
 
     order_no: str
     status: Status
-    message: str = ""
+    message: Text = ""  # our messages kept with their keys, shown in the reader's language
     warning: bool = False
 
 
@@ -82,6 +84,22 @@ class HistoryFilter:
     until: str | None = None
     warnings_only: bool = False
     limit: int | None = None
+
+
+def _kept(message: Text | None) -> tuple[str | None, str | None]:
+    text, key = keep(message)
+    return text or None, key
+
+
+def _message_sql(language: str, params: list[Any]) -> str:
+    """The history or order ``message`` for a reader of ``language``: as stored (English, and
+    the malls' own words) or, for another language, ours rendered from their kept keys."""
+    if language == "en":
+        return "message"
+    params.append(language)
+    return (
+        "CASE WHEN message_key IS NULL THEN message ELSE crossship_say(message, message_key, ?) END"
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -113,14 +131,21 @@ class OrderImport:
         self.chunk = chunk
         names = ", ".join(self.columns)
         marks = ", ".join("?" * len(self.columns))
-        updates = "".join(f"{c} = excluded.{c}, " for c in self.columns if c != "order_no")
+        fields = [c for c in self.columns if c != "order_no"]
+        updates = "".join(f"{c} = excluded.{c}, " for c in fields)
+        # a row that changes nothing is no change: updated_at stays, so a run that selected the
+        # order still sends it (an import cron re-reading the same file starves no store)
+        differs = " OR ".join(f"orders.{c} IS NOT excluded.{c}" for c in fields) or "0"
         self._upsert = (
             f"INSERT INTO orders ({names}, updated_at) VALUES ({marks}, ?) "
-            f"ON CONFLICT (order_no) DO UPDATE SET {updates}updated_at = excluded.updated_at "
+            f"ON CONFLICT (order_no) DO UPDATE SET {updates}"
+            f"updated_at = CASE WHEN {differs} THEN excluded.updated_at ELSE orders.updated_at END "
             "WHERE orders.status != 'in_progress'"
         )
         self._orders: dict[str, tuple] = {}
         self._replace: list[tuple[str]] = []
+        # fingerprints of the item lines an import replaces, to tell a change from a re-import
+        self._old_items: dict[str, bytes] = {}
         self._items: list[tuple] = []
         self.items_written = 0
 
@@ -135,6 +160,37 @@ class OrderImport:
                 for r in conn.execute("SELECT order_no FROM orders WHERE status = 'in_progress'")
             ),
         )
+
+    def finish(self) -> None:
+        """Write what is buffered; an order whose item lines differ from before is changed."""
+        self.flush()
+        replaced = list(self._old_items)
+        for chunk in _chunks(replaced):
+            now = self._item_prints(chunk)
+            changed = [(self.now, o) for o in chunk if now.get(o) != self._old_items[o]]
+            self.db.conn.executemany(
+                "UPDATE orders SET updated_at = ? WHERE order_no = ? AND status != 'in_progress'",
+                changed,
+            )
+        self._old_items.clear()
+
+    def _item_prints(self, order_nos: Sequence[str]) -> dict[str, bytes]:
+        prints: dict[str, bytes] = {o: b"" for o in order_nos}
+        for chunk in _chunks(order_nos):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                "SELECT order_no, line, item_id, sku, quantity FROM order_items "
+                f"WHERE order_no IN ({marks}) ORDER BY order_no, line",
+                chunk,
+            )
+            digests: dict[str, Any] = {}
+            for order_no, *values in rows:
+                digest = digests.get(order_no)
+                if digest is None:
+                    digest = digests[order_no] = hashlib.blake2b(digest_size=16)
+                digest.update(repr(values).encode())
+            prints.update({o: d.digest() for o, d in digests.items()})
+        return prints
 
     def count_orders(self) -> int:
         return self.db.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
@@ -174,6 +230,7 @@ class OrderImport:
             self._orders.clear()
         if self._replace:
             # orders in progress were refused before, and the transaction keeps it so
+            self._old_items.update(self._item_prints([o for (o,) in self._replace]))
             conn.executemany("DELETE FROM order_items WHERE order_no = ?", self._replace)
             self._replace.clear()
         if self._items:
@@ -226,8 +283,10 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(
-                f"no crossship database at {self.path}: create it with `crossship init`, or "
-                "name yours with --db or CROSSSHIP_DB"
+                _(
+                    "no crossship database at {path}: create it with `{command}`, or "
+                    "name yours with --db or CROSSSHIP_DB"
+                ).format(path=self.path, command="crossship init")
             )
         try:
             if create:
@@ -246,17 +305,25 @@ class Store:
                 self.db.close()
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(
+                _("cannot open database {path}: {error}").format(path=self.path, error=exc)
+            ) from None
         except OSError as exc:
-            raise StoreError(f"cannot create database {self.path}: {exc.strerror}") from None
+            raise StoreError(
+                _("cannot create database {path}: {error}").format(
+                    path=self.path, error=exc.strerror
+                )
+            ) from None
 
     def _check_schema(self, create: bool) -> None:
         applied = [m.name for m in migrations.applied(self.db)]
         unknown = [name for name in applied if name not in known_migrations()]
         if unknown:
             raise StoreError(
-                f"database {self.path} was written by a newer crossship (schema migration "
-                f"{unknown[0]} is unknown to this one): upgrade crossship; nothing was changed"
+                _(
+                    "database {path} was written by a newer crossship (schema migration "
+                    "{migration} is unknown to this one): upgrade crossship; nothing was changed"
+                ).format(path=self.path, migration=unknown[0])
             )
         if applied:
             return
@@ -270,12 +337,16 @@ class Store:
         if tables:
             shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
             raise StoreError(
-                f"{self.path} is an SQLite database but not crossship's (tables: {shown}): "
-                "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+                _(
+                    "{path} is an SQLite database but not crossship's (tables: {tables}): "
+                    "name crossship's database with --db or CROSSSHIP_DB; nothing was changed"
+                ).format(path=self.path, tables=shown)
             )
         if not create:
             raise StoreError(
-                f"database {self.path} is empty: create crossship's tables with `crossship init`"
+                _("database {path} is empty: create crossship's tables with `{command}`").format(
+                    path=self.path, command="crossship init"
+                )
             )
 
     @classmethod
@@ -285,7 +356,11 @@ class Store:
         self = cls.__new__(cls)
         self.path = Path(path)
         if not self.path.is_file():
-            raise StoreError(f"no database at {self.path}: create it with `crossship init`")
+            raise StoreError(
+                _("no database at {path}: create it with `{command}`").format(
+                    path=self.path, command="crossship init"
+                )
+            )
         try:
             conn = sqlite3.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
@@ -294,7 +369,9 @@ class Store:
             self.db = Database(conn)
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(
+                _("cannot open database {path}: {error}").format(path=self.path, error=exc)
+            ) from None
         return self
 
     def _configure(self) -> None:
@@ -304,6 +381,7 @@ class Store:
         # FULL: a committed batch survives power loss, so nothing is sent twice after a crash
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = OFF")
+        conn.create_function("crossship_say", 3, render_stored, deterministic=True)
 
     def close(self) -> None:
         self.db.close()
@@ -343,7 +421,11 @@ class Store:
     ) -> None:
         """Add a store: ``values`` are stores columns, ``mall_settings`` its mall's own."""
         if self._one("SELECT 1 FROM stores WHERE name = ?", [name]):
-            raise UsageError(f"store {name!r} already exists: change it with `config store set`")
+            raise UsageError(
+                _("store {name!r} already exists: change it with `{command}`").format(
+                    name=name, command="config store set"
+                )
+            )
         row = {"name": name, "mall": mall, "created_at": now}
         row.update({k: v for k, v in values.items() if k in STORE_FIELDS and v is not None})
         settings = {k: v for k, v in (mall_settings or {}).items() if v is not None}
@@ -374,9 +456,11 @@ class Store:
         """A stores row; its ``mall_settings`` decoded into a dict."""
         row = self._one("SELECT * FROM stores WHERE name = ?", [name])
         if row is None:
-            known = ", ".join(r["name"] for r in self.list_stores()) or "none yet"
+            known = ", ".join(r["name"] for r in self.list_stores()) or _("none yet")
             raise NotFound(
-                f"no store named {name!r} (stores: {known}): add it with `config store add`"
+                _("no store named {name!r} (stores: {known}): add it with `{command}`").format(
+                    name=name, known=known, command="config store add"
+                )
             )
         return self._store_row(row)
 
@@ -401,7 +485,11 @@ class Store:
 
     def create_phase(self, name: str, ship_date: str) -> None:
         if self._one("SELECT 1 FROM phases WHERE name = ?", [name]):
-            raise UsageError(f"phase {name!r} already exists: change it with `config phase update`")
+            raise UsageError(
+                _("phase {name!r} already exists: change it with `{command}`").format(
+                    name=name, command="config phase update"
+                )
+            )
         with self.db.atomic():
             self.db.table("phases").insert({"name": name, "ship_date": ship_date})
 
@@ -413,9 +501,11 @@ class Store:
     def get_phase(self, name: str) -> dict:
         row = self._one("SELECT * FROM phases WHERE name = ?", [name])
         if row is None:
-            known = ", ".join(r["name"] for r in self.list_phases()) or "none yet"
+            known = ", ".join(r["name"] for r in self.list_phases()) or _("none yet")
             raise NotFound(
-                f"no phase named {name!r} (phases: {known}): create it with `config phase create`"
+                _("no phase named {name!r} (phases: {known}): create it with `{command}`").format(
+                    name=name, known=known, command="config phase create"
+                )
             )
         return row
 
@@ -428,7 +518,7 @@ class Store:
         if move_to is not None:
             self.get_phase(move_to)
             if move_to == phase:
-                raise UsageError("--move-to must be another phase than the target phase itself")
+                raise UsageError(_("--move-to must be another phase than the target phase itself"))
         with self.db.atomic():
             self.db.table("targets").upsert(
                 {"store": store, "phase": phase, "move_to": move_to}, pk=("store", "phase")
@@ -440,7 +530,11 @@ class Store:
                 "DELETE FROM targets WHERE store = ? AND phase = ?", [store, phase]
             )
         if cursor.rowcount == 0:
-            raise NotFound(f"phase {phase!r} is not a target phase of store {store!r}")
+            raise NotFound(
+                _("phase {phase!r} is not a target phase of store {store!r}").format(
+                    phase=phase, store=store
+                )
+            )
 
     def list_targets(self, store: str | None = None) -> list[dict]:
         sql = (
@@ -515,9 +609,13 @@ class Store:
     # ----------------------------------------------------------------------------- orders
 
     def get_order(self, order_no: str) -> dict:
-        row = self._one("SELECT * FROM orders WHERE order_no = ?", [order_no])
+        row = self._one(
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no WHERE o.order_no = ?",
+            [order_no],
+        )
         if row is None:
-            raise NotFound(f"no order {order_no!r}")
+            raise NotFound(_("no order {order_no!r}").format(order_no=order_no))
         return row
 
     def find_orders(self, order_nos: Sequence[str]) -> dict[str, dict]:
@@ -550,16 +648,21 @@ class Store:
     ) -> Iterator[dict]:
         where, params = [], []
         if store:
-            where.append("store = ?")
+            where.append("o.store = ?")
             params.append(store)
         if phase:
-            where.append("phase = ?")
+            where.append("o.phase = ?")
             params.append(phase)
         if statuses:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            where.append(f"o.status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
-        sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
-        yield from self.db.query(sql + " ORDER BY order_no", params)
+        # a follow-up's state (Yahoo 完了) rides along: order_refs is keyed by order_no
+        sql = (
+            "SELECT o.*, r.completion, r.complete_due FROM orders o "
+            "LEFT JOIN order_refs r ON r.order_no = o.order_no"
+        )
+        sql += " WHERE " + " AND ".join(where) if where else ""
+        yield from self.db.query(sql + " ORDER BY o.order_no", params)
 
     def split_parents(self, order_nos: Sequence[str]) -> set[str]:
         """Which of ``order_nos`` have split children."""
@@ -625,18 +728,20 @@ class Store:
             with self.db.atomic():
                 writer = OrderImport(self.db, columns, now)
                 yield writer
-                writer.flush()
+                writer.finish()
             return
         try:
             self.db.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(
-                f"cannot import now: the database is busy ({exc}); try again in a minute"
+                _(
+                    "cannot import now: the database is busy ({error}); try again in a minute"
+                ).format(error=exc)
             ) from None
         try:
             writer = OrderImport(self.db, columns, now)
             yield writer
-            writer.flush()
+            writer.finish()
         except BaseException:
             self.db.rollback()
             raise
@@ -669,7 +774,7 @@ class Store:
         with self.db.atomic():
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS status_changes (seq INTEGER PRIMARY KEY, "
-                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, "
+                "order_no TEXT NOT NULL, status TEXT NOT NULL, message TEXT, message_key TEXT, "
                 "warning INTEGER NOT NULL, phase TEXT)"
             )
             conn.execute(
@@ -678,13 +783,14 @@ class Store:
             )
             conn.execute("DELETE FROM temp.status_changes")
             conn.executemany(
-                "INSERT INTO temp.status_changes (order_no, status, message, warning, phase) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO temp.status_changes "
+                "(order_no, status, message, message_key, warning, phase) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     (
                         c.order_no,
                         c.status.value,
-                        c.message or None,
+                        *_kept(c.message),
                         int(c.warning),
                         moves.get(c.order_no),
                     )
@@ -693,8 +799,9 @@ class Store:
             )
             # an order named twice takes its last change, and gets a history row for each
             conn.execute(
-                "UPDATE orders SET (status, message, warning, phase) = ("
-                "SELECT c.status, c.message, c.warning, coalesce(c.phase, orders.phase) "
+                "UPDATE orders SET (status, message, message_key, warning, phase) = ("
+                "SELECT c.status, c.message, c.message_key, c.warning, "
+                "coalesce(c.phase, orders.phase) "
                 "FROM temp.status_changes c WHERE c.order_no = orders.order_no "
                 "ORDER BY c.seq DESC LIMIT 1), batch_id = ?, updated_at = ? "
                 "WHERE order_no IN (SELECT order_no FROM temp.status_changes)",
@@ -702,22 +809,25 @@ class Store:
             )
             conn.execute(
                 "INSERT INTO history (time, store, order_no, mall_order_id, batch_id, feed_id, "
-                "status, warning, message, source, operator) "
+                "status, warning, message, message_key, source, operator) "
                 "SELECT ?, o.store, o.order_no, o.mall_order_id, ?, ?, c.status, c.warning, "
-                "c.message, ?, ? FROM temp.status_changes c "
+                "c.message, c.message_key, ?, ? FROM temp.status_changes c "
                 "CROSS JOIN orders o ON o.order_no = c.order_no ORDER BY c.seq",
                 [now, batch_id, feed_id, source, operator],
             )
             conn.execute("DELETE FROM temp.status_changes")
 
-    def iter_history(self, f: HistoryFilter) -> Iterator[dict]:
-        """History rows, newest first, streamed from SQLite (never loaded whole)."""
-        tail, params = self._history_where(f)
+    def iter_history(self, f: HistoryFilter, language: str = "en") -> Iterator[dict]:
+        """History rows, newest first, streamed from SQLite (never loaded whole); ``message``
+        in the reader's ``language``."""
+        params: list[Any] = []
+        message = _message_sql(language, params)
+        tail, where_params = self._history_where(f)
         sql = (
             "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, "
-            "message, source, operator FROM history" + tail
+            f"{message} AS message, source, operator FROM history" + tail
         )
-        cursor = self.db.conn.execute(sql, params)
+        cursor = self.db.conn.execute(sql, params + where_params)
         columns = [d[0] for d in cursor.description]
         while True:
             rows = cursor.fetchmany(1000)
@@ -773,6 +883,7 @@ class Store:
         *,
         offset: timedelta | None = None,
         size: int = 2000,
+        language: str = "en",
     ) -> Iterator[list[bytes]]:
         """History rows, newest first, in chunks of ``size`` JSON objects built by SQLite (UTF-8).
 
@@ -802,7 +913,7 @@ class Store:
             "'batch_id', batch_id, 'feed_id', feed_id, 'status', status, "
             f"'status_label', {label}, "
             "'warning', CASE WHEN warning THEN json('true') ELSE json('false') END, "
-            "'message', message, 'source', source, 'operator', operator"
+            f"'message', {_message_sql(language, params)}, 'source', source, 'operator', operator"
             ") AS BLOB) FROM history"
         )
         where, where_params = self._history_where(f)
@@ -922,7 +1033,7 @@ class Store:
     def get_batch(self, batch_id: int) -> dict:
         row = self._one("SELECT * FROM batches WHERE id = ?", [batch_id])
         if row is None:
-            raise NotFound(f"no batch {batch_id}")
+            raise NotFound(_("no batch {batch_id}").format(batch_id=batch_id))
         return row
 
     def update_batch(self, batch_id: int, changes: dict[str, Any], now: str) -> dict:

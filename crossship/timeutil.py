@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from crossship.errors import UsageError
+from crossship.i18n import N_, _
 
 Clock = Callable[[], datetime]
 
@@ -40,26 +41,43 @@ def parse_moment(text: str, *, now: datetime, option: str = "--since") -> dateti
     match = _RELATIVE.match(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except (OverflowError, ValueError):
+            raise UsageError(
+                _(
+                    "{option}: {text!r} reaches before the year 1: give a shorter age or a date"
+                ).format(option=option, text=text)
+            ) from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"{option}: {text!r} is not a time: use a date (2026-11-27), an ISO time "
-            "(2026-11-27T09:00) or an age like 30m, 2h, 7d"
+            _(
+                "{option}: {text!r} is not a time: use a date (2026-11-27), an ISO time "
+                "(2026-11-27T09:00) or an age like 30m, 2h, 7d"
+            ).format(option=option, text=text)
         ) from None
     if moment.tzinfo is None:  # a bare date or time means the machine's local time
         moment = moment.astimezone()
     return moment
 
 
-def parse_date(text: str, *, what: str = "ship date") -> str:
+def parse_date(text: str, *, what: str = N_("ship date")) -> str:
     """A calendar date written YYYY-MM-DD, returned unchanged."""
     text = text.strip()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise UsageError(f"{what} {text!r} is not a date: write it as YYYY-MM-DD")
+        raise UsageError(
+            _("{what} {text!r} is not a date: write it as YYYY-MM-DD").format(
+                what=_(what), text=text
+            )
+        )
     try:
         date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{what} {text!r} is not a real date: check the month and day") from None
+        raise UsageError(
+            _("{what} {text!r} is not a real date: check the month and day").format(
+                what=_(what), text=text
+            )
+        ) from None
     return text

@@ -6,6 +6,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from crossship.errors import ConfigError, CrossshipError
+from crossship.i18n import _
 
 
 def display_url(url: str) -> str:
@@ -14,7 +15,7 @@ def display_url(url: str) -> str:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
     except ValueError:
-        return "<unparsable URL>"
+        return _("<unparsable URL>")
     return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url.split("?")[0]
 
 
@@ -36,17 +37,25 @@ def check_url(url: str, what: str, error: type[CrossshipError] = ConfigError) ->
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        _ = parts.port  # raises ValueError on a malformed port
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
     except ValueError as exc:
-        raise error(f"{what} {display_url(url)!r} is not a valid URL ({exc})") from None
+        raise error(
+            _("{what} {url!r} is not a valid URL ({error})").format(
+                what=what, url=display_url(url), error=exc
+            )
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host:
         raise error(
-            f"{what} {display_url(url)!r} is not a URL: write it as https://host[:port][/path]"
+            _("{what} {url!r} is not a URL: write it as https://host[:port][/path]").format(
+                what=what, url=display_url(url)
+            )
         )
     if scheme == "http" and not is_loopback(host):
         raise error(
-            f"{what} {display_url(url)!r} is refused: use https://; plain http:// is allowed "
-            "only to a loopback address (127.0.0.0/8, ::1, localhost)"
+            _(
+                "{what} {url!r} is refused: use https://; plain http:// is allowed "
+                "only to a loopback address (127.0.0.0/8, ::1, localhost)"
+            ).format(what=what, url=display_url(url))
         )
     return url

@@ -84,3 +84,132 @@ def test_our_error_lines_follow_the_language(run, tmp_path) -> None:  # noqa: AN
     assert en.stderr.startswith("Error: ") or en.stderr.startswith("Usage: ")
     assert ja.stderr.startswith("エラー: ") or ja.stderr.startswith("使い方: ")
     assert i18n.current() == "ja"
+
+
+def test_kept_messages_show_in_the_readers_language_in_every_format(run, store, tmp_path) -> None:  # noqa: ANN001,E501
+    from crossship.statuses import Status
+    from crossship.store import StatusChange
+
+    assert run(["init"]).exit_code == 0
+    for args in (
+        ["config", "store", "add", "amazon-main", "--mall", "amazon"],
+        ["config", "phase", "create", "出荷済み"],
+    ):
+        assert run(args).exit_code == 0, run(args).stderr
+    csv = tmp_path / "orders.csv"
+    csv.write_text("order_no,store,phase,ship_date\nA1,amazon-main,出荷済み,2026-11-27\n")
+    assert run(["orders", "import", str(csv)]).exit_code == 0
+    ours = Message("Warning: {message}", {"message": "<x>"})
+    store.change_statuses(
+        [StatusChange("A1", Status.ERROR, [ours, "18028: Amazon's own words"])],
+        now="2026-11-27T01:00:00.000000+00:00",
+    )
+    english = "Warning: <x>; 18028: Amazon's own words"
+    japanese = "警告: <x>; 18028: Amazon's own words"
+    for fmt in ("csv", "tsv", "json", "jsonl", "table"):
+        en = run(["--lang", "en", "history", "--format", fmt])
+        ja = run(["--lang", "ja", "history", "--format", fmt])
+        assert en.exit_code == ja.exit_code == 0, (fmt, en.stderr, ja.stderr)
+        assert english in en.stdout and japanese in ja.stdout, fmt
+        if fmt != "table":  # machine output: the same field names, keys and labels
+            assert en.stdout.replace(english, japanese) == ja.stdout, fmt
+    for args in (
+        ["orders", "show", "A1", "--format", "json"],
+        ["orders", "list", "--format", "csv"],
+    ):
+        assert japanese in run(["--lang", "ja", *args]).stdout
+        assert english in run(["--lang", "en", *args]).stdout
+
+
+def _configured(run, tmp_path) -> None:  # noqa: ANN001
+    """One Amazon store, one phase that requires a ship date, two orders (one FBA)."""
+    for args in (
+        ["init"],
+        ["config", "store", "add", "amazon-main", "--mall", "amazon"],
+        ["config", "phase", "create", "出荷済み"],
+    ):
+        assert run(args).exit_code == 0, run(args).stderr
+    csv = tmp_path / "orders.csv"
+    csv.write_text(
+        "order_no,store,phase,ship_date,fba\n"
+        "A1,amazon-main,出荷済み,2026-11-27,0\n"
+        "F1,amazon-main,出荷済み,2026-11-27,1\n",
+        encoding="utf-8",
+    )
+    assert run(["orders", "import", str(csv)]).exit_code == 0
+
+
+def test_an_unknown_store_is_refused_in_the_readers_language(run, tmp_path) -> None:  # noqa: ANN001
+    _configured(run, tmp_path)
+    en = run(["--lang", "en", "auto", "start", "nosuch"])
+    ja = run(["--lang", "ja", "auto", "start", "nosuch"])
+    assert en.exit_code == ja.exit_code == 2
+    assert en.stderr == (
+        "Error: no store named 'nosuch' (stores: amazon-main): add it with `config store add`\n"
+    )
+    assert ja.stderr == (
+        "エラー: 店舗 'nosuch' はありません (店舗: amazon-main): "
+        "`config store add` で追加してください\n"
+    )
+    # the values inside (names, commands) are the same in both
+    bad = run(["--lang", "ja", "config", "store", "set", "amazon-main", "--interval", "x"])
+    assert bad.exit_code == 2
+    assert bad.stderr == "エラー: --interval は整数にしてください ('x' は使えません)\n"
+
+
+def test_a_bad_import_row_is_named_by_its_line_in_the_readers_language(run, tmp_path) -> None:  # noqa: ANN001,E501
+    _configured(run, tmp_path)
+    csv = tmp_path / "bad.csv"
+    csv.write_text(
+        "管理番号,店舗,処理フェーズ,発送日\n"
+        "B1,amazon-main,出荷済み,2026-11-27\n"
+        "B2,nosuch,出荷済み,2026-11-31\n",
+        encoding="utf-8",
+    )
+    en = run(["--lang", "en", "orders", "import", str(csv)])
+    ja = run(["--lang", "ja", "orders", "import", str(csv)])
+    assert en.exit_code == ja.exit_code == 1
+    assert en.stderr.splitlines() == [
+        "Error: 2 problem(s) in the file: nothing imported; fix these and import the whole "
+        "file again",
+        "  line 3, column 店舗: unknown store 'nosuch': add it with "
+        "`crossship config store add` or fix the name",
+        "  line 3, column 発送日: '2026-11-31' is not a date: write it as YYYY-MM-DD (2026-11-27)",
+    ]
+    assert ja.stderr.splitlines() == [
+        "エラー: ファイルに 2 件の問題があります: 何も取り込んでいません。"
+        "これらを直して、ファイル全体を取り込み直してください",
+        "  3 行目、店舗 列: 不明な店舗 'nosuch': `crossship config store add` で追加するか、"
+        "名前を直してください",
+        "  3 行目、発送日 列: '2026-11-31' は日付ではありません: "
+        "YYYY-MM-DD (2026-11-27) の形で書いてください",
+    ]
+    listed = run(["orders", "list", "--format", "csv"]).stdout
+    assert "B1" not in listed and "B2" not in listed  # nothing imported, in either language
+
+
+def test_a_refused_status_set_speaks_the_readers_language(run, tmp_path) -> None:  # noqa: ANN001
+    _configured(run, tmp_path)
+    args = ["status", "set", "A1", "F1", "--to", "success", "--operator", "ops"]
+    en = run(["--lang", "en", *args])
+    assert en.exit_code == 1
+    assert en.stderr.splitlines() == [
+        "A1: 未連携 → 正常",
+        "Refused F1: an FBA order (fulfilled by Amazon): crossship never notifies it",
+        "Set 1 order(s) to 正常 (success); refused 1.",
+    ]
+    ja = run(["--lang", "ja", "status", "set", "A1", "F1", "--to", "pending", "--operator", "ops"])
+    assert ja.exit_code == 1
+    assert ja.stderr.splitlines() == [
+        "A1: 正常 → 未連携",
+        "警告: A1: 処理フェーズ '出荷済み' は 'amazon-main' の対象処理フェーズではありません: "
+        "対象処理フェーズに移動するまで送信されません (--move-to PHASE)",
+        "F1 は変更できません: FBA 注文 (Amazon による出荷) です: crossship は通知しません",
+        "1 件の注文を 未連携 (pending) にしました。1 件は変更できませんでした。",
+    ]
+    # the history keeps the manual change's key: each reader sees it in their language
+    en_history = run(["--lang", "en", "history", "--order", "A1", "--format", "jsonl"]).stdout
+    ja_history = run(["--lang", "ja", "history", "--order", "A1", "--format", "jsonl"]).stdout
+    assert "manual: 正常 → 未連携" in en_history and "manual: 未連携 → 正常" in en_history
+    assert "手動: 正常 → 未連携" in ja_history and "手動: 未連携 → 正常" in ja_history
+    assert "manual:" not in ja_history

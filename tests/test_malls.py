@@ -114,9 +114,9 @@ def test_mall_errors_carry_what_is_known_of_the_call():
 def test_store_flags_come_from_every_registered_mall(run):
     malls.register(TEST_MALL)
     shown = " ".join(run("config store add --help", catch=False).stdout.split())
-    assert "--license-expires" in shown and "[テストモール]" in shown
+    assert "--license-expires" in shown and "[楽天市場, テストモール]" in shown
     assert "--marketplace-id" in shown and "--time-budget" in shown
-    assert "--seller-id" in shown and "[Amazon, テストモール]" in shown
+    assert "--seller-id" in shown and "[Amazon, テストモール, Yahoo!ショッピング]" in shown
 
 
 def test_a_required_setting_is_refused_without_changing_anything(run, store):
@@ -197,17 +197,19 @@ def test_carrier_flags_and_codes_come_from_every_mall(run, store):
     }
     run("config carrier add 佐川急便 --test-company 1002", catch=False)  # serves one mall only
     listed = json.loads(run("config carrier list --format json", catch=False).stdout)
+    yahoo = {"yahoo_ship_company": None, "yahoo_no_tracking_reason": None}
     assert listed == [
         {"name": "ヤマト運輸", "amazon_carrier_code": "Yamato Transport",
          "amazon_carrier_name": None, "amazon_ship_method": "宅急便",
-         "rakuten_delivery_company": None, "test_company": "1001"},
+         "rakuten_delivery_company": None, "test_company": "1001", **yahoo},
         {"name": "佐川急便", "amazon_carrier_code": None, "amazon_carrier_name": None,
-         "amazon_ship_method": None, "rakuten_delivery_company": None, "test_company": "1002"},
+         "amazon_ship_method": None, "rakuten_delivery_company": None, "test_company": "1002",
+         **yahoo},
     ]  # fmt: skip
     header = run("config carrier list --format csv", catch=False).stdout.splitlines()[0]
     assert header == (
         "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,"
-        "rakuten_delivery_company,test_company"
+        "rakuten_delivery_company,test_company,yahoo_ship_company,yahoo_no_tracking_reason"
     )
     nothing = run("config carrier add 西濃運輸")
     assert nothing.exit_code == 2

@@ -74,7 +74,7 @@ COLUMNS = {
     "orders": [
         "order_no", "store", "mall_order_id", "phase", "category", "fba", "bundle_parent",
         "split_from", "ship_date", "carrier", "tracking_number", "status", "message", "warning",
-        "batch_id", "updated_at",
+        "batch_id", "updated_at", "message_key",
     ],
     "order_items": ["order_no", "line", "item_id", "sku", "quantity"],
     "order_refs": ["order_no", "data", "completion", "complete_due"],
@@ -88,7 +88,7 @@ COLUMNS = {
     "batch_rows": ["batch_id", "record_no", "order_no", "order_id", "item_id"],
     "history": [
         "id", "time", "store", "order_no", "mall_order_id", "batch_id", "feed_id", "status",
-        "warning", "message", "source", "operator",
+        "warning", "message", "source", "operator", "message_key",
     ],
     "runs": ["id", "store", "job", "started_at", "finished_at", "outcome", "summary"],
 }  # fmt: skip
@@ -164,11 +164,12 @@ def test_upgrade_to_the_mall_interface_keeps_every_row(db_path):
     db.close()
 
     with Store(db_path) as store:
-        assert store.applied_migrations()[-1] == "0003_mall_interface"
+        assert store.applied_migrations()[-1] == "0004_message_keys"
         after = _snapshot(
             store.db,
             {"stores": {"time_budget_minutes", "mall_settings"},
-             "batches": {"mall_id", "mall_state"}},
+             "batches": {"mall_id", "mall_state"},
+             "orders": {"message_key"}, "history": {"message_key"}},
         )  # fmt: skip
         assert after == before  # nothing lost, nothing changed
         row = store.get_store("amazon-main")

@@ -1033,7 +1033,8 @@ def test_orders_imported_with_the_cli_in_cp932_are_sent(env: Env) -> None:
 def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh_data(
     env: Env,
 ) -> None:
-    """An import racing the run (between selection and the batch) never ships stale data."""
+    """An import racing the run (between selection and the batch) never ships stale data, and
+    costs only the changed order its place in this run's feed (issue 10, decision 1)."""
     from crossship.malls import open_session
 
     env.add(order(1), order(2))
@@ -1053,14 +1054,16 @@ def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh
         session.render = render_then_race
         return session
 
+    env.amazon.send_ok()
     result = notify_run(env.store, env.db_path, env.clock, NotifyOptions(), racing_session)
 
-    assert env.amazon.ops() == []  # nothing was sent with the stale tracking number
-    assert env.batches() == []
-    assert env.statuses() == {"A00001": "pending", "A00002": "pending"}
+    (body,) = env.amazon.uploaded()  # one feed, without the changed order
+    assert [r[0] for r in feed_row(body)] == [mall_order_id(1)]
+    assert env.statuses() == {"A00001": "in_progress", "A00002": "pending"}
     assert any("changed while the feed was prepared" in n for n in result.runs[0].notes)
-    env.amazon.send_ok()
+    env.amazon.mock.reset()
+    env.amazon.send_ok(feed_id="5003")
     env.clock.advance(minutes=15)
     env.notify()
     (body,) = env.amazon.uploaded()
-    assert b"NEW-TRACKING" in body
+    assert b"NEW-TRACKING" in body and mall_order_id(1).encode() not in body

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from crossship.errors import UsageError
 from crossship.malls import CarrierField, Limits, Mall, Secret, Setting
+from crossship.shell import word as q
 
 if TYPE_CHECKING:
     from crossship.malls import MallSession, OfflineSession, StoreContext
@@ -60,7 +61,7 @@ def ship_method_warning(carrier: str) -> str:
     return (
         f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
         "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
-        f"set one with `crossship config carrier add {carrier} --amazon-carrier-code ... "
+        f"set one with `crossship config carrier add {q(carrier)} --amazon-carrier-code ... "
         "--amazon-ship-method TEXT`"
     )
 

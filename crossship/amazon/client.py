@@ -47,6 +47,7 @@ BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 GET_FEEDS_PAGE_SIZE = 100  # the model's maximum: fewest getFeeds calls (rate 1 per 45 s)
 SNIPPET_CHARS = 200
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 log = logging.getLogger("crossship.amazon")
 
@@ -203,6 +204,7 @@ class AmazonClient:
             "createFeedDocument", "POST", DOCUMENTS_PATH, json={"contentType": content_type}
         )
         body = self._json_object("createFeedDocument", response, ("feedDocumentId", "url"))
+        self._safe_id("createFeedDocument", "not_sent", "feedDocumentId", body["feedDocumentId"])
         return {"feedDocumentId": body["feedDocumentId"], "url": body["url"]}
 
     def upload(self, url: str, data: bytes, content_type: str) -> None:
@@ -223,7 +225,9 @@ class AmazonClient:
             "inputFeedDocumentId": document_id,
         }
         response = self._sp_api("createFeed", "POST", FEEDS_PATH, json=spec)
-        return self._json_object("createFeed", response, ("feedId",))["feedId"]
+        feed_id = self._json_object("createFeed", response, ("feedId",))["feedId"]
+        # a feed may exist, but an id we cannot put in a URL is no answer: reconcile instead
+        return self._safe_id("createFeed", "unknown", "feedId", feed_id)
 
     def get_feeds(
         self,
@@ -266,13 +270,20 @@ class AmazonClient:
 
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         """The feed's processing status and, once done, its resultFeedDocumentId."""
-        response = self._sp_api("getFeed", "GET", f"{FEEDS_PATH}/{_path_id(feed_id)}")
-        return self._json_object("getFeed", response, ("feedId", "processingStatus"))
+        self._safe_id("getFeed", "not_sent", "stored feedId", feed_id)
+        response = self._sp_api("getFeed", "GET", f"{FEEDS_PATH}/{feed_id}")
+        body = self._json_object("getFeed", response, ("feedId", "processingStatus"))
+        document = body.get("resultFeedDocumentId")
+        if document is not None:
+            self._safe_id("getFeed", "not_sent", "resultFeedDocumentId", document)
+        return body
 
     def get_feed_document(self, document_id: str) -> dict[str, Any]:
         """Where to download: ``{"feedDocumentId", "url", maybe "compressionAlgorithm"}``."""
         response = self._sp_api(
-            "getFeedDocument", "GET", f"{DOCUMENTS_PATH}/{_path_id(document_id)}"
+            "getFeedDocument",
+            "GET",
+            f"{DOCUMENTS_PATH}/{self._safe_id('getFeedDocument', 'not_sent', 'id', document_id)}",
         )
         return self._json_object("getFeedDocument", response, ("feedDocumentId", "url"))
 
@@ -482,6 +493,15 @@ class AmazonClient:
             )
         return body
 
+    def _safe_id(self, op: str, outcome: str, what: str, value: object) -> str:
+        """An identifier Amazon gave, if it is one (letters, digits, ``.``, ``_``, ``-``): a
+        hostile answer must not put ``/`` or ``..`` into a later request's path."""
+        if isinstance(value, str) and SAFE_ID.fullmatch(value):
+            return value
+        raise self._error(
+            op, outcome, f"Amazon's answer has an unusable {what} {str(value)[:80]!r}"
+        )
+
     def _error(
         self,
         op: str,
@@ -512,12 +532,6 @@ def _iso_utc(moment: datetime) -> str:
         raise ValueError("created_since must be timezone-aware")
     # seconds are floored: a slightly earlier bound only widens the reconciliation window
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _path_id(value: str) -> str:
-    if not value or "/" in value or "?" in value or "#" in value:
-        raise ValueError(f"not an Amazon identifier: {value!r}")
-    return value
 
 
 def _charset(content_type: str | None) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import jinja2
 
 from crossship.errors import ConfigError, CrossshipError
+from crossship.shell import word as q
 
 # feed encoding setting -> (Python codec, contentType for createFeedDocument and the upload PUT)
 ENCODINGS: dict[str, tuple[str, str]] = {
@@ -170,7 +171,7 @@ def check_order(
             store = _text(order.get("store")) or "STORE"
             fix += (
                 ", or set the store's encoding with "
-                f"`crossship config store set {store} --encoding utf-8`"
+                f"`crossship config store set {q(store)} --encoding utf-8`"
             )
         errors.append(f"{name} {text}: {fix}")
     return Check(errors=errors, warnings=_warnings(order, items, order_no, is_split_parent))
@@ -180,7 +181,7 @@ def _check_ship_date(order: dict[str, Any], order_no: str) -> list[str]:
     value = order.get("ship_date")
     if value is not None and _is_real_date(str(value)):
         return []
-    fix = f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD`"
+    fix = f"set it with `crossship orders update {q(order_no)} --ship-date YYYY-MM-DD`"
     if value is None or not str(value).strip():
         return [f"発送日 (ship_date) is missing: {fix}"]
     return [f"発送日 (ship_date) {str(value)!r} is not a date YYYY-MM-DD: {fix}"]
@@ -214,8 +215,8 @@ def _check_carrier(
     code = _text(carrier.get("amazon_carrier_code")).strip() if carrier else ""
     if name and carrier is not None and code and code != "Other":
         return []  # the usual case, before any message is built
-    choose = f"`crossship orders update {order_no} --carrier NAME`"
-    register = f"`crossship config carrier add {name} --amazon-carrier-code CODE`"
+    choose = f"`crossship orders update {q(order_no)} --carrier NAME`"
+    register = f"`crossship config carrier add {q(name)} --amazon-carrier-code CODE`"
     if not name:
         problem = f"配送便 (carrier) is missing: set it with {choose}"
     elif carrier is None:
@@ -282,11 +283,11 @@ def _free_text_values(
     yield (
         "配送番号 (tracking_number)",
         _text(order.get("tracking_number")),
-        f"change it with `crossship orders update {order_no} --tracking-number NUMBER`",
+        f"change it with `crossship orders update {q(order_no)} --tracking-number NUMBER`",
     )
     if carrier is not None:
         name = _text(carrier.get("name") or order.get("carrier"))
-        fix = f"change the carrier with `crossship config carrier add {name} ...`"
+        fix = f"change the carrier with `crossship config carrier add {q(name)} ...`"
         for key, label in CARRIER_TEXT_FIELDS.items():
             yield f"{label} ({key}) of carrier {name!r}", _text(carrier.get(key)), fix
     for item in _item_lines(items):
@@ -342,7 +343,7 @@ def _warnings(
         warnings.append(
             "配送番号 (tracking_number) is blank: it is sent without one, which lowers the Valid "
             "Tracking Rate (追跡可能率); set it with "
-            f"`crossship orders update {order_no} --tracking-number NUMBER`"
+            f"`crossship orders update {q(order_no)} --tracking-number NUMBER`"
         )
     is_split = bool(_text(order.get("split_from")).strip()) or is_split_parent
     if is_split and not _item_lines(items):

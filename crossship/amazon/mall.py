@@ -15,6 +15,7 @@ from crossship.amazon.client import (
     DEFAULT_TOKEN_URL,
     FEED_TYPE,
     JP_MARKETPLACE,
+    SAFE_ID,
     AmazonClient,
     Credentials,
     check_url,
@@ -165,7 +166,9 @@ class AmazonSession:
         candidates = [
             f["feedId"]
             for f in feeds
-            if f["feedId"] not in claimed
+            if isinstance(f.get("feedId"), str)
+            and SAFE_ID.fullmatch(f["feedId"])  # a hostile id is never ours, never stored
+            and f["feedId"] not in claimed
             and f.get("feedType", FEED_TYPE) == FEED_TYPE
             and not _created_before(f, since)
         ]

@@ -12,9 +12,11 @@ import click
 from crossship import malls, prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
+from crossship.i18n import N_, _, ngettext
 from crossship.output import write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
+from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES
 from crossship.timeutil import local_iso, to_db
@@ -80,11 +82,14 @@ def init(app: App) -> None:
     """
     existed = app.db_path.exists()
     applied = app.create_store().applied_migrations()
-    app.say(f"Database {'up to date' if existed else 'created'}: {app.db_path}")
-    app.say(f"Schema migrations applied: {', '.join(applied)}")
+    said = _("Database up to date: {path}") if existed else _("Database created: {path}")
+    app.say(said.format(path=app.db_path))
+    app.say(_("Schema migrations applied: {migrations}").format(migrations=", ".join(applied)))
     app.say(
-        f"Secrets go in {credentials_path(app.db_path)} (chmod 600) or in CROSSSHIP_* "
-        "environment variables; never in the database"
+        _(
+            "Secrets go in {path} (chmod 600) or in CROSSSHIP_* "
+            "environment variables; never in the database"
+        ).format(path=credentials_path(app.db_path))
     )
 
 
@@ -140,7 +145,7 @@ def _carrier_flags() -> list[click.Parameter]:
         click.Option(
             [f.option, settings.param_name(f.option)],
             metavar=f.metavar,
-            help=f"{f.help} [{mall.label}]",
+            help=f"{_(f.help)} [{mall.label}]",
         )
         for mall, f in settings.carrier_options()
     ]
@@ -169,15 +174,26 @@ def store_add(app: App, name: str, mall: str, **options: Any) -> None:
     row = settings.add_store(app.store, name, mall, options, _now(app))
     found = malls.find(mall)
     label = found.label if found else mall
-    app.say(f"Store {row['name']} added ({mall}, automatic processing stopped).")
+    app.say(
+        _("Store {name} added ({mall}, automatic processing stopped).").format(
+            name=row["name"], mall=mall
+        )
+    )
     if found is not None:
         secrets = store_secrets(row["name"], app.db_path, found.secrets)
         if secrets.missing():
-            app.say(f"Its {label} credentials are not set yet: {secrets.hint()}")
+            app.say(
+                _("Its {mall} credentials are not set yet: {hint}").format(
+                    mall=label, hint=secrets.hint()
+                )
+            )
         app.say(
-            f"Next: `crossship config phase add {row['name']} PHASE`, then "
-            f"`crossship auto start {row['name']}`."
+            _("Next: `{first}`, then `{then}`.").format(
+                first=f"crossship config phase add {q(row['name'])} PHASE",
+                then=f"crossship auto start {q(row['name'])}",
+            )
         )
+        _health_warnings(app, row["name"])
 
 
 @store_group.command("set", cls=MallOptions, extra=_store_flags)
@@ -194,7 +210,18 @@ def store_set(app: App, name: str, **options: Any) -> None:
           --token-url http://127.0.0.1:8765/auth/o2/token
     """
     changed = settings.update_store(app.store, name, options)
-    app.say(f"Store {name} changed: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    shown = ", ".join(f"{k}={v}" for k, v in changed.items())
+    app.say(_("Store {name} changed: {changes}").format(name=name, changes=shown))
+    _health_warnings(app, name)
+
+
+def _health_warnings(app: App, name: str) -> None:
+    """The mall's own warnings on the store's keys and authorizations (Yahoo: no public key)."""
+    row = app.store.get_store(name)
+    found = malls.find(row["mall"])
+    if found is not None and found.health is not None:
+        for _level, text in found.health(row, app.clock()):
+            app.warn(text)
 
 
 @store_group.command("list")
@@ -226,7 +253,8 @@ def store_show(app: App, name: str, fmt: str) -> None:
     record = settings.store_record(app.store, row)
     mall = malls.find(row["mall"])
     if mall is not None:
-        record.update(store_secrets(row["name"], app.db_path, mall.secrets).describe())
+        secrets = store_secrets(row["name"], app.db_path, mall.secrets)
+        record.update(secrets.describe(_ if fmt == "table" else str))
     write_record(record, fmt, sys.stdout)
 
 
@@ -261,7 +289,9 @@ def phase_create(app: App, name: str, ship_date: str) -> None:
     name = settings.check_name(name, "phase")
     app.store.create_phase(name, ship_date)
     app.say(
-        f"Phase {name} created (ship date {ship_date}, {settings.SHIP_DATE_LABELS[ship_date]})."
+        _("Phase {name} created (ship date {ship_date}, {label}).").format(
+            name=name, ship_date=ship_date, label=settings.SHIP_DATE_LABELS[ship_date]
+        )
     )
 
 
@@ -282,7 +312,11 @@ def phase_update(app: App, name: str, ship_date: str) -> None:
       crossship config phase update 出荷済み --ship-date required
     """
     app.store.update_phase(name, ship_date)
-    app.say(f"Phase {name}: ship date {ship_date} ({settings.SHIP_DATE_LABELS[ship_date]}).")
+    app.say(
+        _("Phase {name}: ship date {ship_date} ({label}).").format(
+            name=name, ship_date=ship_date, label=settings.SHIP_DATE_LABELS[ship_date]
+        )
+    )
     if ship_date == "optional" and any(t["phase"] == name for t in app.store.list_targets()):
         app.warn(settings.optional_phase_warning(name))
 
@@ -305,14 +339,26 @@ def phase_add(app: App, store: str, phase: str, move_to: str | None) -> None:
       crossship config phase add amazon-main 出荷済み --move-to 完了
     """
     added = settings.add_target(app.store, store, phase, move_to)
-    move = f", moving to {move_to} on success" if move_to else ""
-    app.say(f"Phase {phase} is a target phase of store {store}{move}.")
+    said = (
+        _("Phase {phase} is a target phase of store {store}, moving to {move_to} on success.")
+        if move_to
+        else _("Phase {phase} is a target phase of store {store}.")
+    )
+    app.say(said.format(phase=phase, store=store, move_to=move_to))
     for warning in added.warnings:
         app.warn(warning)
     if added.started:
-        app.say(f"Store {store} is started: its orders in {phase} are sent on the next run.")
+        app.say(
+            _("Store {store} is started: its orders in {phase} are sent on the next run.").format(
+                store=store, phase=phase
+            )
+        )
     else:
-        app.say(f"Nothing is sent yet: start it with `crossship auto start {store}`.")
+        app.say(
+            _("Nothing is sent yet: start it with `{command}`.").format(
+                command=f"crossship auto start {q(store)}"
+            )
+        )
 
 
 @phase_group.command("remove")
@@ -328,7 +374,11 @@ def phase_remove(app: App, store: str, phase: str) -> None:
     """
     app.store.get_store(store)
     app.store.remove_target(store, phase)
-    app.say(f"Phase {phase} is no longer a target phase of store {store}.")
+    app.say(
+        _("Phase {phase} is no longer a target phase of store {store}.").format(
+            phase=phase, store=store
+        )
+    )
 
 
 @phase_group.command("list")
@@ -375,7 +425,10 @@ def carrier_add(app: App, name: str, **codes: Any) -> None:
     existed = app.store.get_carrier(name) is not None
     app.store.save_carrier(name, change.values, change.replace)
     shown = ", ".join(v for v in change.values.values() if v)
-    app.say(f"Carrier {name} {'updated' if existed else 'added'} ({shown}).")
+    said = (
+        _("Carrier {name} updated ({codes}).") if existed else _("Carrier {name} added ({codes}).")
+    )
+    app.say(said.format(name=name, codes=shown))
     for warning in change.warnings:
         app.warn(warning)
 
@@ -442,7 +495,7 @@ def mail_set(
           --from crossship@example.com --admin admin@example.com --notify shipping@example.com
     """
     if notify and clear_notify:
-        raise UsageError("give --notify or --clear-notify, not both")
+        raise UsageError(_("give --notify or --clear-notify, not both"))
     changes = settings.mail_changes(
         smtp_host=smtp_host,
         smtp_port=smtp_port,
@@ -454,16 +507,18 @@ def mail_set(
         language=language,
     )
     if not changes:
-        raise UsageError("nothing to change: give at least one option (see --help)")
+        raise UsageError(_("nothing to change: give at least one option (see --help)"))
     app.store.set_settings(settings.MAIL_PREFIX, changes)
-    app.say("Mail settings changed: " + ", ".join(sorted(changes)))
+    app.say(_("Mail settings changed: {names}").format(names=", ".join(sorted(changes))))
     current = settings.mail_settings(app.store)
     if (
         not current["smtp_host"]
         or not current["from"]
         or not (current["admin"] or current["notify"])
     ):
-        app.warn("no result mail is sent until --smtp-host, --from and --admin or --notify are set")
+        app.warn(
+            _("no result mail is sent until --smtp-host, --from and --admin or --notify are set")
+        )
 
 
 @mail_group.command("show")
@@ -478,11 +533,14 @@ def mail_show(app: App, fmt: str) -> None:
     """
     record = dict(settings.mail_settings(app.store))
     _password, source = smtp_password_source(app.db_path)
+    # for people in their language; the same words in every language for tools
+    say = _ if fmt == "table" else str
     record["smtp_password"] = (
-        f"set ({source})"
+        say(N_("set ({source})")).format(source=source)
         if source
-        else f"not set (env CROSSSHIP_SMTP_PASSWORD or [smtp] password in "
-        f"{credentials_path(app.db_path)})"
+        else say(N_("not set (env CROSSSHIP_SMTP_PASSWORD or [smtp] password in {path})")).format(
+            path=credentials_path(app.db_path)
+        )
     )
     write_record(record, fmt, sys.stdout)
 
@@ -517,9 +575,15 @@ def history_set(app: App, keep_days: int) -> None:
     """
     prune.set_keep_days(app.store, keep_days)
     if keep_days:
-        app.say(f"History is kept {keep_days} days: each `results fetch` deletes what is older.")
+        app.say(
+            ngettext(
+                "History is kept {days} day: each `results fetch` deletes what is older.",
+                "History is kept {days} days: each `results fetch` deletes what is older.",
+                keep_days,
+            ).format(days=keep_days)
+        )
     else:
-        app.say("History is kept for ever (`crossship history prune` deletes by hand).")
+        app.say(_("History is kept for ever (`crossship history prune` deletes by hand)."))
 
 
 @history_group.command("show")
@@ -561,24 +625,38 @@ def auto_start(app: App, store: str) -> None:
     targets = app.store.list_targets(store)
     phases = ", ".join(settings.target_text(t) for t in targets)
     app.say(
-        f"Automatic processing of {store} started: every {row['interval_minutes']} minutes "
-        f"its orders in {phases or '(no target phase)'} are sent."
+        _(
+            "Automatic processing of {store} started: every {minutes} minutes "
+            "its orders in {phases} are sent."
+        ).format(
+            store=store, minutes=row["interval_minutes"], phases=phases or _("(no target phase)")
+        )
     )
     if not targets:
-        app.warn(f"store {store} has no target phase: add one with `crossship config phase add`")
+        app.warn(
+            _("store {store} has no target phase: add one with `{command}`").format(
+                store=store, command="crossship config phase add"
+            )
+        )
     for target in targets:
         if target["ship_date"] == "optional":
             app.warn(settings.optional_phase_warning(target["phase"]))
     mall = malls.find(row["mall"])
     if mall is None:
         app.warn(
-            f"store {store} is on {row['mall']}, which this crossship cannot notify yet "
-            f"(installed: {', '.join(malls.registry())})"
+            _(
+                "store {store} is on {mall}, which this crossship cannot notify yet "
+                "(installed: {installed})"
+            ).format(store=store, mall=row["mall"], installed=", ".join(malls.registry()))
         )
     else:
         secrets = store_secrets(store, app.db_path, mall.secrets)
         if secrets.missing():
-            app.warn(f"its {mall.label} credentials are not set yet: {secrets.hint()}")
+            app.warn(
+                _("its {mall} credentials are not set yet: {hint}").format(
+                    mall=mall.label, hint=secrets.hint()
+                )
+            )
 
 
 @auto.command("stop")
@@ -593,7 +671,7 @@ def auto_stop(app: App, store: str) -> None:
       crossship auto stop amazon-main
     """
     app.store.set_started(store, False)
-    app.say(f"Automatic processing of {store} stopped.")
+    app.say(_("Automatic processing of {store} stopped.").format(store=store))
 
 
 @auto.command("status")

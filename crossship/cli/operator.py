@@ -13,6 +13,7 @@ import click
 from crossship import manual, prune
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.errors import UsageError
+from crossship.i18n import _
 from crossship.lock import RunLock
 from crossship.output import write_rows
 from crossship.statuses import LABELS
@@ -86,18 +87,20 @@ def history_command(
         write_rows(rows, manual.HISTORY_FIELDS, fmt, sys.stdout)
         return
     shown = write_rows(
-        (r | {"warning": "yes" if r["warning"] else ""} for r in rows),
+        (r | {"warning": _("yes") if r["warning"] else ""} for r in rows),
         TABLE_FIELDS,
         "table",
         sys.stdout,
         headers=TABLE_HEADERS,
         on_truncate=lambda n: app.warn(
-            f"only the newest {n} rows are shown: narrow them down, or use --limit or "
-            "--format jsonl for all"
+            _(
+                "only the newest {count} rows are shown: narrow them down, or use --limit or "
+                "--format jsonl for all"
+            ).format(count=n)
         ),
     )
     if not shown:
-        app.say("No history rows match.")
+        app.say(_("No history rows match."))
 
 
 @history_command.command("prune")
@@ -214,22 +217,46 @@ def status_set(
         now=app.clock(),
     )
     for changed in result.changed:
-        where = f", moved {changed.moved_from} → {changed.phase}" if changed.moved_from else ""
-        app.say(f"{changed.order_no}: {changed.old.label} → {changed.new.label}{where}")
+        said = (
+            _("{order_no}: {old} → {new}, moved {moved_from} → {phase}")
+            if changed.moved_from
+            else _("{order_no}: {old} → {new}")
+        )
+        app.say(
+            said.format(
+                order_no=changed.order_no,
+                old=changed.old.label,
+                new=changed.new.label,
+                moved_from=changed.moved_from,
+                phase=changed.phase,
+            )
+        )
     for note in result.notes:
         app.warn(note)
     for refusal in result.refused:
-        app.fail(f"Refused {refusal.order_no}: {refusal.text}")
-    target = f"{result.to.label} ({result.to.value})"
-    summary = f"Set {len(result.changed)} order(s) to {target}"
+        app.fail(
+            _("Refused {order_no}: {reason}").format(order_no=refusal.order_no, reason=refusal.text)
+        )
     moved = sum(1 for c in result.changed if c.moved_from)
-    if result.move_to:
-        summary += f", moved {moved} to {result.move_to}"
-    if result.refused:
-        summary += f"; refused {len(result.refused)}"
-        app.fail(summary + ".")
+    if result.move_to and result.refused:
+        said = _("Set {count} order(s) to {target}, moved {moved} to {phase}; refused {refused}.")
+    elif result.move_to:
+        said = _("Set {count} order(s) to {target}, moved {moved} to {phase}.")
+    elif result.refused:
+        said = _("Set {count} order(s) to {target}; refused {refused}.")
     else:
-        app.say(summary + ".")
+        said = _("Set {count} order(s) to {target}.")
+    summary = said.format(
+        count=len(result.changed),
+        target=f"{result.to.label} ({result.to.value})",
+        moved=moved,
+        phase=result.move_to,
+        refused=len(result.refused),
+    )
+    if result.refused:
+        app.fail(summary)
+    else:
+        app.say(summary)
     finish(app)
 
 
@@ -277,28 +304,38 @@ def export_feed(
     numbers = manual.order_numbers(order_nos, _stdin_if_asked(order_nos)) if order_nos else []
     result = manual.export_feed(app.store, store_name, phase=phase, order_nos=numbers)
     for kind, count in sorted(result.left_out.items()):
-        app.say(f"Left out {count} {kind}.")
+        app.say(manual.left_out_text(kind, count))
     for warning in result.warnings:
         app.warn(f"{warning.order_no}: {warning.text}")
     for refusal in result.refused:
-        app.fail(f"Left out {refusal.order_no}: {refusal.text}")
+        app.fail(
+            _("Left out {order_no}: {reason}").format(
+                order_no=refusal.order_no, reason=refusal.text
+            )
+        )
     if not result.feeds:
-        app.fail("Error: no order to export: nothing written")
+        app.fail(_("Error: {message}").format(message=_("no order to export: nothing written")))
         finish(app)
         return
     size = sum(len(d) for d in result.feeds)
-    done = f"{len(result.order_nos)} order(s), {result.rows} row(s), {size} bytes"
+    counts = {"orders": len(result.order_nos), "rows": result.rows, "size": size}
     if output is None:
         if len(result.feeds) > 1:
             raise UsageError(
-                f"the file would pass Amazon's 10 MiB limit, so it is split into "
-                f"{len(result.feeds)} files: write them with -o FILE"
+                _(
+                    "the file would pass Amazon's 10 MiB limit, so it is split into "
+                    "{count} files: write them with -o FILE"
+                ).format(count=len(result.feeds))
             )
         sys.stdout.buffer.write(result.feeds[0])
-        app.say(f"Exported {done}.")
+        app.say(_("Exported {orders} order(s), {rows} row(s), {size} bytes.").format(**counts))
     else:
         paths = manual.part_paths(output, len(result.feeds))
         for path, data in zip(paths, result.feeds, strict=True):
             manual.write_atomically(path, data)
-        app.say(f"Exported {done} to {', '.join(str(p) for p in paths)}.")
+        app.say(
+            _("Exported {orders} order(s), {rows} row(s), {size} bytes to {paths}.").format(
+                paths=", ".join(str(p) for p in paths), **counts
+            )
+        )
     finish(app)

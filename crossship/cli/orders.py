@@ -12,18 +12,28 @@ from typing import IO
 import click
 from tabulate import tabulate
 
-from crossship import importer, settings
+from crossship import i18n, importer, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
+from crossship.i18n import _
 from crossship.output import write_record, write_rows
 from crossship.statuses import label_of, parse_status
 from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
 from crossship.store import HistoryFilter
 from crossship.timeutil import local_iso, to_db
 
-ORDER_FIELDS = (*STORE_ORDER_FIELDS, "status", "status_label", "message", "warning")
+# completion / complete_due: a follow-up after success (Yahoo 完了: scheduled, done, failed)
+ORDER_FIELDS = (
+    *STORE_ORDER_FIELDS,
+    "status",
+    "status_label",
+    "message",
+    "warning",
+    "completion",
+    "complete_due",
+)
 # people read the label; the key is for tools
-TABLE_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("status", "message"))
+TABLE_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("status", "message", "complete_due"))
 TABLE_HEADERS = {"status_label": "status"}
 ITEM_FIELDS = ("line", "item_id", "sku", "quantity")
 HISTORY_FIELDS = (
@@ -45,8 +55,13 @@ def orders() -> None:
 
 
 def _with_label(rows: Iterable[dict]) -> Iterator[dict]:
+    language = i18n.current()
     for row in rows:
         row["status_label"] = label_of(row["status"])
+        if row.get("complete_due"):
+            row["complete_due"] = local_iso(row["complete_due"])
+        if row.get("message_key"):
+            row["message"] = i18n.render_stored(row["message"], row["message_key"], language)
         yield row
 
 
@@ -79,10 +94,22 @@ def orders_import(app: App, file: str, encoding: str) -> None:
     with _open_source(file) as source:
         summary = importer.import_file(app.store, source, encoding=encoding, now=to_db(app.clock()))
     if summary.ignored_columns:
-        app.warn("columns ignored (not known): " + ", ".join(summary.ignored_columns))
+        app.warn(
+            _("columns ignored (not known): {columns}").format(
+                columns=", ".join(summary.ignored_columns)
+            )
+        )
     app.say(
-        f"Imported {summary.orders} orders ({summary.new} new, {summary.updated} updated), "
-        f"{summary.items} item lines ({summary.encoding})."
+        _(
+            "Imported {orders} orders ({new} new, {updated} updated), "
+            "{items} item lines ({encoding})."
+        ).format(
+            orders=summary.orders,
+            new=summary.new,
+            updated=summary.updated,
+            items=summary.items,
+            encoding=summary.encoding,
+        )
     )
 
 
@@ -105,11 +132,15 @@ class _open_source:
         try:
             self.stream = path.open("rb")
         except FileNotFoundError:
-            raise UsageError(f"no such file: {self.file}") from None
+            raise UsageError(_("no such file: {file}").format(file=self.file)) from None
         except IsADirectoryError:
-            raise UsageError(f"{self.file} is a directory: give a CSV file") from None
+            raise UsageError(
+                _("{file} is a directory: give a CSV file").format(file=self.file)
+            ) from None
         except OSError as exc:
-            raise UsageError(f"cannot read {self.file}: {exc.strerror}") from None
+            raise UsageError(
+                _("cannot read {file}: {error}").format(file=self.file, error=exc.strerror)
+            ) from None
         return self.stream
 
     def __exit__(self, *exc: object) -> None:
@@ -156,7 +187,9 @@ def orders_list(
             sys.stdout,
             headers=TABLE_HEADERS,
             on_truncate=lambda n: app.warn(
-                f"the table shows the first {n} orders: use --format csv or jsonl for all"
+                _(
+                    "the table shows the first {count} orders: use --format csv or jsonl for all"
+                ).format(count=n)
             ),
         )
     else:
@@ -177,11 +210,14 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     order = app.store.get_order(order_no)
     record = {f: order.get(f) for f in ORDER_FIELDS}
     record["status_label"] = label_of(order["status"])
+    if record.get("complete_due"):
+        record["complete_due"] = local_iso(record["complete_due"])
+    record["message"] = i18n.render_stored(order["message"], order.get("message_key"))
     record["batch_id"] = order["batch_id"]
     record["updated_at"] = local_iso(order["updated_at"])
     items = [{f: i[f] for f in ITEM_FIELDS} for i in app.store.order_items(order_no)]
     history = []
-    for row in app.store.iter_history(HistoryFilter(order_no=order_no)):
+    for row in app.store.iter_history(HistoryFilter(order_no=order_no), i18n.current()):
         row["time"] = local_iso(row["time"])
         row["status_label"] = label_of(row["status"])
         history.append({f: row.get(f) for f in HISTORY_FIELDS})
@@ -189,23 +225,23 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
         write_record({**record, "items": items, "history": history}, fmt, sys.stdout)
         return
     if fmt in ("csv", "tsv"):
-        raise UsageError("orders show prints one order: use --format table, json or jsonl")
+        raise UsageError(_("orders show prints one order: use --format table, json or jsonl"))
     write_record(record, fmt, sys.stdout)
     out = sys.stdout
-    out.write("\nitem lines:\n")
+    out.write("\n" + _("item lines:") + "\n")
     if items:
         out.write(tabulate([[i[f] for f in ITEM_FIELDS] for i in items], headers=ITEM_FIELDS))
         out.write("\n")
     else:
-        out.write("(none: the order is sent as a whole)\n")
-    out.write("\nhistory (newest first):\n")
+        out.write(_("(none: the order is sent as a whole)") + "\n")
+    out.write("\n" + _("history (newest first):") + "\n")
     if history:
         shown = [f for f in HISTORY_FIELDS if f != "status"]
         rows = [["" if h[f] is None else h[f] for f in shown] for h in history]
         out.write(tabulate(rows, headers=[("status" if f == "status_label" else f) for f in shown]))
         out.write("\n")
     else:
-        out.write("(none yet)\n")
+        out.write(_("(none yet)") + "\n")
 
 
 # ----------------------------------------------------------------------------- move / update
@@ -233,8 +269,12 @@ def orders_move(app: App, order_nos: tuple[str, ...], phase: str, ship_date: str
     edit = settings.move_orders(app.store, order_nos, phase, ship_date, to_db(app.clock()))
     for warning in edit.warnings:
         app.warn(warning)
-    dated = f" with ship date {ship_date}" if ship_date else ""
-    app.say(f"Moved {len(edit.order_nos)} order(s) to {phase}{dated}.")
+    said = (
+        _("Moved {count} order(s) to {phase} with ship date {ship_date}.")
+        if ship_date
+        else _("Moved {count} order(s) to {phase}.")
+    )
+    app.say(said.format(count=len(edit.order_nos), phase=phase, ship_date=ship_date))
 
 
 @orders.command("update")
@@ -268,4 +308,4 @@ def orders_update(
     )
     for warning in edit.warnings:
         app.warn(warning)
-    app.say(f"Order {order_no} updated.")
+    app.say(_("Order {order_no} updated.").format(order_no=order_no))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from crossship import prune
+from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
@@ -144,6 +144,20 @@ def _report(app: App, result: NotifyResult) -> None:
             app.fail(f"Error: {run.store}: {problem}")
         if run.mail_error:
             app.fail(f"Error: {run.store}: {run.mail_error}")
+        needing = {s: run.count(s) for s in OPERATOR_STATUSES if run.count(s)}
+        if app.quiet and needing and not run.dry_run:
+            # cron mails MAILTO on any output: the operator hears of them even when the
+            # product's own mail is broken
+            counts = ", ".join(f"{label_of(s)} {n}" for s, n in needing.items())
+            command = " ".join(
+                ["crossship", "orders", "list", "--store", shell.word(run.store)]
+                + [part for s in needing for part in ("--api-status", s)]
+            )
+            app.fail(f"{run.store}: {sum(needing.values())} orders need you ({counts}): {command}")
+
+
+# the API statuses that stay until the operator acts (エラー, 通知失敗, 通知結果取得失敗)
+OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 
 
 def _describe(run: StoreRun) -> str:

@@ -87,6 +87,10 @@ def date_warnings(
     ]
 
 
+def _days_left(days: int) -> str:
+    return "today" if days == 0 else f"{days} day left" if days == 1 else f"{days} days left"
+
+
 def date_problems(
     *, authorized_on: str | None, key_expires: str | None, has_key: bool, today: date
 ) -> list[tuple[str, str]]:
@@ -118,7 +122,8 @@ def date_problems(
             found.append(
                 (
                     "warning",
-                    f"Yahoo's authorization ends on {ends.isoformat()} ({left} days left): {again}",
+                    f"Yahoo's authorization ends on {ends.isoformat()} "
+                    f"({_days_left(left)}): {again}",
                 )
             )
     if key_expires:
@@ -134,6 +139,9 @@ def date_problems(
             )
         elif left <= WARN_DAYS:
             found.append(
-                ("warning", f"the public key expires on {key_expires} ({left} days left): {renew}")
+                (
+                    "warning",
+                    f"the public key expires on {key_expires} ({_days_left(left)}): {renew}",
+                )
             )
     return found

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crossship.shell import word as q
 from crossship.yahoo.codes import MAX_TRACKING_NUMBERS, NO_TRACKING_REASONS, SHIP_COMPANIES
 from crossship.yahoo.xmlmsg import NOT_XML, Shipment
 
@@ -51,7 +52,7 @@ def check_order(
 
 def _check_ship_date(order: dict[str, Any], order_no: str) -> list[str]:
     value = _text(order.get("ship_date")).strip()
-    fix = f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD`"
+    fix = f"set it with `crossship orders update {q(order_no)} --ship-date YYYY-MM-DD`"
     if not value:
         return [f"発送日 (ship_date) is missing: {fix}"]
     try:
@@ -84,8 +85,10 @@ def _check_carrier(
     tracking = _text(order.get("tracking_number")).strip()
     if name and carrier is not None and code in SHIP_COMPANIES and (tracking or reason):
         return []  # the usual case, before any message is built
-    choose = f"`crossship orders update {order_no} --carrier NAME`"
-    register = f"`crossship config carrier add {name or 'NAME'} --yahoo-ship-company CODE`"
+    choose = f"`crossship orders update {q(order_no)} --carrier NAME`"
+    register = (
+        f"`crossship config carrier add {q(name) if name else 'NAME'} --yahoo-ship-company CODE`"
+    )
     codes = ", ".join(f"{c} {n}" for c, n in SHIP_COMPANIES.items())
     if not name:
         return [f"配送便 (carrier) is missing: set it with {choose}"]
@@ -110,9 +113,9 @@ def _check_carrier(
             reasons = ", ".join(f"{c} {n}" for c, n in NO_TRACKING_REASONS.items())
             problems.append(
                 f"配送番号 (tracking_number) is blank and carrier {name!r} has no reason for "
-                f"shipping without one: set it with `crossship orders update {order_no} "
+                f"shipping without one: set it with `crossship orders update {q(order_no)} "
                 f"--tracking-number NUMBER`, or give the carrier a reason with `crossship config "
-                f"carrier add {name} --yahoo-no-tracking-reason CODE` ({reasons})"
+                f"carrier add {q(name or 'NAME')} --yahoo-no-tracking-reason CODE` ({reasons})"
             )
         elif reason not in NO_TRACKING_REASONS:
             problems.append(
