@@ -476,13 +476,19 @@ class _RowChecker:
         if basket:
             digits = unicodedata.normalize("NFKC", basket)
             if not _QUANTITY.fullmatch(digits) or len(digits) > 18:
-                add(line, name("basket_id"), f"送付先ID (basket_id) {basket!r} is not a number")
+                add(
+                    line,
+                    name("basket_id"),
+                    _("送付先ID (basket_id) {value!r} is not a number").format(value=basket),
+                )
             elif order_no and self.baskets.setdefault(order_no, digits) != digits:
                 add(
                     line,
                     name("basket_id"),
-                    f"送付先ID (basket_id) {basket} differs from an earlier row of order "
-                    f"{order_no} ({self.baskets[order_no]}): an order has one basket",
+                    _(
+                        "送付先ID (basket_id) {value} differs from an earlier row of order "
+                        "{order_no} ({earlier}): an order has one basket"
+                    ).format(value=basket, order_no=order_no, earlier=self.baskets[order_no]),
                 )
         # items
         item_id = get("item_id", "") or None
