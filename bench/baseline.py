@@ -4,10 +4,12 @@ for the same result, with none of crossship's checks, crash safety or reporting.
     python bench/baseline.py notify DB FEED.tsv      # select, write the feed, in_progress + history
     python bench/baseline.py results DB BATCH_ID=REPORT.txt ...   # parse, statuses + history
     python bench/baseline.py history DB              # JSON lines to stdout (if no sqlite3 CLI)
+    python bench/baseline.py history-csv DB          # CSV to stdout (if no sqlite3 CLI)
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 import sys
@@ -121,6 +123,15 @@ def history(db_path: str) -> None:
             out.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n")
 
 
+def history_csv(db_path: str) -> None:
+    conn = sqlite3.connect(db_path)
+    cursor = conn.execute(f"SELECT {HISTORY_COLUMNS} FROM history ORDER BY id DESC")
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow([d[0] for d in cursor.description])
+    while rows := cursor.fetchmany(1000):
+        writer.writerows(rows)
+
+
 if __name__ == "__main__":
     command, db, *rest = sys.argv[1:]
     if command == "notify":
@@ -129,5 +140,7 @@ if __name__ == "__main__":
         results(db, rest)
     elif command == "history":
         history(db)
+    elif command == "history-csv":
+        history_csv(db)
     else:
         raise SystemExit(__doc__)

@@ -12,6 +12,7 @@ Each step is one `crossship` subprocess, timed beside its baseline in the same r
 - results fetch --force (10% of the orders unknown to the sandbox, so ~10% Error rows)
                                            vs a script parsing the same reports, same updates
 - history --format jsonl > /dev/null        vs `sqlite3 -json DB "select ... order by id desc"`
+- history --format csv > /dev/null          vs `sqlite3 -csv -header DB "select ..."` (same select)
 
 Wall time and peak RSS come from os.wait4 on each child (started by a small launcher process,
 so that this one's size does not leak into the children's ru_maxrss); Amazon calls from the
@@ -52,6 +53,7 @@ TARGETS = {  # step -> (max ratio to its baseline, max peak MB)
     "notify run": (3.0, 300),
     "results fetch": (3.0, 300),
     "history --format jsonl": (2.0, 100),
+    "history --format csv": (2.0, 100),
 }
 HISTORY_JSON_SQL = (
     "SELECT time, store, order_no, mall_order_id, batch_id, feed_id, status, "
@@ -118,15 +120,21 @@ def measure(
 
 
 class Sandbox:
-    """`crossship sandbox serve --no-rate-limits` on a free port, in its own process."""
+    """`crossship sandbox serve OPTIONS` (default `--no-rate-limits`) on a free port, in its own
+    process."""
 
-    def __init__(self, crossship: list[str], env: dict[str, str]):
+    def __init__(
+        self,
+        crossship: list[str],
+        env: dict[str, str],
+        options: tuple[str, ...] = ("--no-rate-limits",),
+    ):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [*crossship, "sandbox", "serve", "--no-rate-limits", "--port", str(self.port)],
+            [*crossship, "sandbox", "serve", *options, "--port", str(self.port)],
             env=env,
             stderr=subprocess.DEVNULL,
         )
@@ -332,6 +340,14 @@ def main() -> None:
             base = measure([sys.executable, str(BENCH / "baseline.py"), "history", str(db)])
             label = "python sqlite3 + json (no sqlite3 CLI)"
         steps.append(Step("history --format jsonl", ours, base, f"{label} ({rows} rows)"))
+        ours = run("history-csv", "history", "--format", "csv")
+        if shutil.which("sqlite3"):
+            base = measure(["sqlite3", "-csv", "-header", str(db), HISTORY_JSON_SQL])
+            label = "sqlite3 -csv -header"
+        else:
+            base = measure([sys.executable, str(BENCH / "baseline.py"), "history-csv", str(db)])
+            label = "python sqlite3 + csv (no sqlite3 CLI)"
+        steps.append(Step("history --format csv", ours, base, f"{label} ({rows} rows)"))
     finally:
         sandbox.stop()
 

@@ -19,6 +19,7 @@ from crossship import i18n, malls
 from crossship.errors import ConfigError, CrossshipError, UsageError
 from crossship.i18n import N_, Message, _
 from crossship.malls import offline_session
+from crossship.output import csv_field
 from crossship.prepare import prepare
 from crossship.shell import word as q
 from crossship.statuses import LABELS, Status, parse_status
@@ -195,6 +196,30 @@ def history_json(store: Store, f: HistoryFilter) -> Iterator[list[bytes]]:
     fix = LocalTimes().json_line
     for chunk in chunks:
         yield [fix(line) for line in chunk]
+
+
+def history_csv(store: Store, f: HistoryFilter, delimiter: str = ",") -> Iterator[list[bytes]]:
+    """History rows, newest first, in chunks of UTF-8 CSV (or TSV) lines without their "\n",
+    byte for byte what Python's csv writer makes of ``history_rows`` (the header is the caller's).
+
+    SQLite writes each line; the time too when the machine's offset is one over the whole
+    history, else each time is made local here, as for ``history_json``.
+    """
+    offset = fixed_offset(*store.history_time_span())
+    chunks = store.history_csv_chunks(
+        f, _LABEL_TEXT, offset=offset, delimiter=delimiter, language=i18n.current()
+    )
+    if offset is not None:
+        for rows in chunks:
+            yield [line for (line,) in rows]
+        return
+    local = LocalTimes()
+    sep = delimiter.encode()
+    for chunk in chunks:
+        yield [
+            csv_field(local(time.decode() if time else None), delimiter).encode() + sep + rest
+            for time, rest in chunk
+        ]
 
 
 def fixed_offset(first: str | None, last: str | None) -> timedelta | None:

@@ -3,15 +3,76 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 from tabulate import tabulate
 
+from crossship import i18n
+
 FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 # tables are for people: they need every row to size columns, so cap what they hold in memory
 TABLE_LIMIT = 10_000
+
+
+def csv_field(value: str, delimiter: str = ",") -> str:
+    """One text field as ``write_rows``' csv writer writes it (QUOTE_MINIMAL, "\n" line ends):
+    quoted, its quotes doubled, when it holds the delimiter, a double quote or a newline."""
+    if delimiter in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the current language, ``context`` telling apart the same English word."""
+    return i18n.translations(i18n.current()).pgettext(context, message)
+
+
+def headings() -> dict[str, str]:
+    """The column headings of the tables people read, in their language, by field name (a field
+    not named here is its own heading). csv, tsv, json and jsonl keep the field names."""
+    return {
+        "order_no": pgettext("heading", "order_no"),
+        "store": pgettext("heading", "store"),
+        "mall": pgettext("heading", "mall"),
+        "mall_order_id": pgettext("heading", "mall_order_id"),
+        "phase": pgettext("heading", "phase"),
+        "category": pgettext("heading", "category"),
+        "fba": pgettext("heading", "fba"),
+        "bundle_parent": pgettext("heading", "bundle_parent"),
+        "split_from": pgettext("heading", "split_from"),
+        "ship_date": pgettext("heading", "ship_date"),
+        "ship_date_label": pgettext("heading", "ship_date_label"),
+        "carrier": pgettext("heading", "carrier"),
+        "tracking_number": pgettext("heading", "tracking_number"),
+        "status": pgettext("heading", "status"),
+        "warning": pgettext("heading", "warning"),
+        "message": pgettext("heading", "message"),
+        "completion": pgettext("heading", "completion"),
+        "batch_id": pgettext("heading", "batch_id"),
+        "feed_id": pgettext("heading", "feed_id"),
+        "time": pgettext("heading", "time"),
+        "source": pgettext("heading", "source"),
+        "operator": pgettext("heading", "operator"),
+        "updated_at": pgettext("heading", "updated_at"),
+        "name": pgettext("heading", "name"),
+        "automatic": pgettext("heading", "automatic"),
+        "target_phases": pgettext("heading", "target_phases"),
+        "target_of": pgettext("heading", "target_of"),
+        "move_to": pgettext("heading", "move_to"),
+        "last_notify": pgettext("heading", "last_notify"),
+        "last_notify_outcome": pgettext("heading", "last_notify_outcome"),
+        "last_results": pgettext("heading", "last_results"),
+        "last_results_outcome": pgettext("heading", "last_results_outcome"),
+        "batches_in_flight": pgettext("heading", "batches_in_flight"),
+        "line": pgettext("heading", "line"),
+        "item_id": pgettext("heading", "item_id"),
+        "sku": pgettext("heading", "sku"),
+        "quantity": pgettext("heading", "quantity"),
+    }
 
 
 def _cell(value: Any) -> Any:
@@ -19,6 +80,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, (list, dict)):  # a setting's list (notify addresses) as JSON
+        return json.dumps(value, ensure_ascii=False)
     return value
 
 
@@ -37,6 +100,29 @@ def write_rows(
     """
     if fmt == "table":
         return _write_table(rows, fields, out, headers or {}, on_truncate)
+    with utf8(out) as stream:
+        return _write_machine(rows, fields, fmt, stream)
+
+
+@contextmanager
+def utf8(out: IO[str]) -> Iterator[IO[str]]:
+    """``out``, writing UTF-8 whatever the locale: machine formats are read by tools, which must
+    not get a Shift_JIS or ASCII stream because of the terminal's locale."""
+    encoding = (getattr(out, "encoding", None) or "utf-8").replace("_", "-").lower()
+    buffer = getattr(out, "buffer", None)
+    if encoding in ("utf-8", "utf8") or buffer is None:
+        yield out
+        return
+    out.flush()
+    wrapped = io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        yield wrapped
+    finally:
+        wrapped.flush()
+        wrapped.detach()  # the buffer stays open: it is stdout's
+
+
+def _write_machine(rows: Iterable[dict], fields: Sequence[str], fmt: str, out: IO[str]) -> int:
     count = 0
     if fmt in ("csv", "tsv"):
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
@@ -79,19 +165,26 @@ def _write_table(
         data.append([_cell(row.get(f)) for f in fields])
     if data:
         # numparse off: order numbers like 00123 must print as they are, not as 123
-        titles = [headers.get(f, f) for f in fields]
+        names = headings()
+        titles = [names.get(title, title) for title in (headers.get(f, f) for f in fields)]
         out.write(tabulate(data, headers=titles, disable_numparse=True))
         out.write("\n")
     return len(data)
 
 
 def write_record(record: dict, fmt: str, out: IO[str]) -> None:
-    """One object: key/value lines for people, JSON otherwise."""
-    if fmt in ("json", "jsonl"):
-        out.write(json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None))
-        out.write("\n")
+    """One object: key/value lines for people, a header and one row in csv / tsv, JSON in json
+    and jsonl (one line)."""
+    if fmt in ("csv", "tsv"):
+        write_rows([record], list(record), fmt, out)
         return
-    rows = [[key, _format_value(value)] for key, value in record.items()]
+    if fmt in ("json", "jsonl"):
+        with utf8(out) as stream:
+            text = json.dumps(record, ensure_ascii=False, indent=2 if fmt == "json" else None)
+            stream.write(text + "\n")
+        return
+    names = headings()
+    rows = [[names.get(key, key), _format_value(value)] for key, value in record.items()]
     out.write(tabulate(rows, tablefmt="plain"))
     out.write("\n")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,7 +160,15 @@ def smtp_password_source(db_path: Path) -> tuple[str | None, str | None]:
     return None, None
 
 
+# path -> (the file's version, its parsed content): a run reads one file for each of hundreds of
+# stores (and for each mail); parsing it again each time was most of a store's own work
+_PARSED: dict[Path, tuple[tuple[int, ...], dict[str, Any]]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
 def _read_file(path: Path) -> dict[str, Any]:
+    """The credentials file's content (shared: never changed by the caller), or {} without one.
+    The mode is checked at every read; the file is parsed again whenever it changed."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -168,12 +177,32 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             _("cannot read credentials file {path}: {error}").format(path=path, error=exc.strerror)
         ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            _(
+                "credentials file {path} is not a regular file (a directory?): point "
+                "CROSSSHIP_CREDENTIALS at the TOML file itself, or unset it to use "
+                "credentials.toml beside the database"
+            ).format(path=path)
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         raise ConfigError(
             _("credentials file {path} is readable by others: run {command}").format(
                 path=path, command=f"chmod 600 {path}"
             )
         )
+    version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    with _PARSED_LOCK:
+        known = _PARSED.get(path)
+    if known is not None and known[0] == version:
+        return known[1]
+    content = _parse(path)
+    with _PARSED_LOCK:
+        _PARSED[path] = (version, content)
+    return content
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

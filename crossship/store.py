@@ -22,6 +22,7 @@ from crossship.errors import NotFound, OrdersChanged, StoreError, UsageError
 from crossship.i18n import Text, _, keep, render_stored
 from crossship.migrations import known as known_migrations
 from crossship.migrations import migrations
+from crossship.output import csv_field
 from crossship.statuses import Status
 
 ORDER_FIELDS = (
@@ -243,6 +244,34 @@ class OrderImport:
             self._items.clear()
 
 
+def _history_time_sql(offset: timedelta | None) -> tuple[str, list[Any]]:
+    """SQL for a history row's time: the stored UTC text (offset None), else ISO 8601 to the
+    second at that fixed offset (times are to_db's UTC text: its first 19 characters are the UTC
+    date and time)."""
+    if offset is None:
+        return "time", []
+    seconds = int(offset.total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    suffix = f"{sign}{abs(seconds) // 3600:02d}:{abs(seconds) % 3600 // 60:02d}"
+    if seconds == 0:
+        return "(substr(time, 1, 19) || ?)", [suffix]
+    return "(strftime('%Y-%m-%dT%H:%M:%S', substr(time, 1, 19), ?) || ?)", [
+        f"{seconds} seconds",
+        suffix,
+    ]
+
+
+def _csv_cell(value: Any, delimiter: str) -> str:
+    """SQL function crossship_csv: one text as a csv / tsv field (NULL: empty)."""
+    return "" if value is None else csv_field(str(value), delimiter)
+
+
+def _label_sql(labels: Mapping[str, str]) -> tuple[str, list[Any]]:
+    """SQL for a status's label (``labels``: status -> label; '' for any other)."""
+    sql = "(CASE status " + "WHEN ? THEN ? " * len(labels) + "ELSE '' END)"
+    return sql, [v for pair in labels.items() for v in pair]
+
+
 class _Database(Database):
     """sqlite-utils' Database whose outermost ``atomic()`` takes the write lock at once.
 
@@ -368,10 +397,15 @@ class Store:
             conn.execute("PRAGMA query_only = ON")
             self.db = Database(conn)
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # a newer crossship's database or a foreign SQLite file is refused here too
+            self._check_schema(create=False)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 _("cannot open database {path}: {error}").format(path=self.path, error=exc)
             ) from None
+        except StoreError:
+            self.db.close()
+            raise
         return self
 
     def _configure(self) -> None:
@@ -382,6 +416,7 @@ class Store:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.create_function("crossship_say", 3, render_stored, deterministic=True)
+        conn.create_function("crossship_csv", 2, _csv_cell, deterministic=True)
 
     def close(self) -> None:
         self.db.close()
@@ -892,37 +927,105 @@ class Store:
         stored UTC text when ``offset`` is None, else ISO 8601 to the second at that fixed offset
         (the caller knows it holds for every row). The fast path of `history --format jsonl`.
         """
-        label = "CASE status " + "WHEN ? THEN ? " * len(labels) + "ELSE '' END"
-        params: list[Any] = [v for pair in labels.items() for v in pair]
-        if offset is None:
-            time = "time"
-        else:
-            seconds = int(offset.total_seconds())
-            sign = "-" if seconds < 0 else "+"
-            suffix = f"{sign}{abs(seconds) // 3600:02d}:{abs(seconds) % 3600 // 60:02d}"
-            # times are to_db's UTC text: the first 19 characters are the UTC date and time
-            time = (
-                "substr(time, 1, 19) || ?"
-                if seconds == 0
-                else "strftime('%Y-%m-%dT%H:%M:%S', substr(time, 1, 19), ?) || ?"
-            )
-            params = ([suffix] if seconds == 0 else [f"{seconds} seconds", suffix]) + params
+        time, params = _history_time_sql(offset)
+        label, label_params = _label_sql(labels)
+        params += label_params  # the parameters in the order of their places below
+        message = _message_sql(language, params)
         sql = (
             f"SELECT CAST(json_object('time', {time}, "
             "'store', store, 'order_no', order_no, 'mall_order_id', mall_order_id, "
             "'batch_id', batch_id, 'feed_id', feed_id, 'status', status, "
             f"'status_label', {label}, "
             "'warning', CASE WHEN warning THEN json('true') ELSE json('false') END, "
-            f"'message', {_message_sql(language, params)}, 'source', source, 'operator', operator"
+            f"'message', {message}, 'source', source, 'operator', operator"
             ") AS BLOB) FROM history"
         )
+        for rows in self._history_chunks(sql, params, f, size):
+            yield [row for (row,) in rows]
+
+    def history_csv_chunks(
+        self,
+        f: HistoryFilter,
+        labels: Mapping[str, str],
+        *,
+        offset: timedelta | None = None,
+        delimiter: str = ",",
+        size: int = 2000,
+        language: str = "en",
+    ) -> Iterator[list[tuple[bytes, ...]]]:
+        """History rows, newest first, as CSV (or TSV) lines built by SQLite (UTF-8), in chunks.
+
+        Each row is ``(line,)`` when ``offset`` is given (the time at that fixed offset, as in
+        ``history_json_chunks``), else ``(stored time, rest of the line)`` for the caller to make
+        the time local. Fields and quoting as Python's csv writer (QUOTE_MINIMAL, "\n" line
+        ends): time, store, order_no, mall_order_id, batch_id, feed_id, status, status_label,
+        warning (1/0), message, source, operator; a NULL is empty; a field holding the
+        delimiter, a double quote or a newline is quoted, its quotes doubled. The fast path of
+        `history --format csv|tsv`.
+        """
+        if delimiter not in (",", "\t"):
+            raise ValueError("delimiter must be ',' or a tab")
+        sep = "','" if delimiter == "," else "char(9)"
+
+        def cell(column: str) -> str:
+            # %w doubles the double quotes; printf's %s gives '' for NULL
+            return (
+                f"CASE WHEN instr({column}, {sep}) OR instr({column}, '\"') "
+                f"OR instr({column}, char(10)) THEN printf('\"%w\"', {column}) ELSE {column} END"
+            )
+
+        # a known status and its label come as one text, quoted here once, not for every row
+        known = " ".join("WHEN ? THEN ?" for _ in labels)
+        pairs = [
+            v
+            for status, text in labels.items()
+            for v in (status, csv_field(status, delimiter) + delimiter + csv_field(text, delimiter))
+        ]
+        fields = [
+            cell("store"),
+            cell("order_no"),
+            cell("mall_order_id"),
+            "batch_id",
+            cell("feed_id"),
+            f"CASE status {known} ELSE {cell('status')} || {sep} END",  # status, status_label
+            "CASE WHEN warning THEN 1 ELSE 0 END",
+            cell("message"),
+            "source",  # 'auto' or 'manual' (a CHECK says so)
+            cell("operator"),
+        ]
+        said: list[Any] = []
+        if language != "en":  # ours in the reader's language, rendered and quoted once
+            fields[7] = (
+                f"CASE WHEN message_key IS NULL THEN {cell('message')} "
+                "ELSE crossship_csv(crossship_say(message, message_key, ?), ?) END"
+            )
+            said = [language, delimiter]
+        # one printf a line: far cheaper than a dozen || concatenations
+        line = delimiter.join(["%s"] * len(fields))
+        if offset is None:
+            sql = f"SELECT CAST(time AS BLOB), CAST(printf(?, {', '.join(fields)}) AS BLOB)"
+            params = [line, *pairs, *said]
+        elif not offset:
+            # to_db's UTC text: its first 19 characters, then the offset (ISO 8601 text holds no
+            # delimiter, quote or newline: never quoted)
+            sql = f"SELECT CAST(printf(?, time, {', '.join(fields)}) AS BLOB)"
+            params = ["%.19s+00:00" + delimiter + line, *pairs, *said]
+        else:
+            time, time_params = _history_time_sql(offset)
+            sql = f"SELECT CAST(printf(?, {time}, {', '.join(fields)}) AS BLOB)"
+            params = ["%s" + delimiter + line, *time_params, *pairs, *said]
+        yield from self._history_chunks(sql + " FROM history", params, f, size)
+
+    def _history_chunks(
+        self, sql: str, params: list[Any], f: HistoryFilter, size: int
+    ) -> Iterator[list[tuple]]:
         where, where_params = self._history_where(f)
         cursor = self.db.conn.execute(sql + where, params + where_params)
         while True:
             rows = cursor.fetchmany(size)
             if not rows:
                 return
-            yield [row for (row,) in rows]
+            yield rows
 
     # ----------------------------------------------------------------------------- by hand
 

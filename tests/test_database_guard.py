@@ -19,6 +19,8 @@ COMMANDS = [
     ["auto", "status"],
     ["batches", "list"],
 ]
+# `check` answers like a monitoring plugin: CRITICAL on stdout, exit 2
+CHECK = ["check"]
 
 
 def dump(path: Path) -> list[str]:
@@ -111,3 +113,32 @@ def test_an_sqlite_file_that_is_not_crossships_is_refused_unchanged(
     assert "not crossship's" in error and "customers" in error
     assert dump(db_path) == before
     assert sqlite3.connect(db_path).execute("PRAGMA journal_mode").fetchone()[0] == mode
+
+
+def test_check_says_critical_for_a_missing_newer_or_foreign_database(run, tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "crossship.db"
+    result = run(["--db", str(missing), "check"])
+    assert result.exit_code == 2 and result.stdout.startswith("CRITICAL: ")
+    assert not missing.parent.exists()
+
+    newer = tmp_path / "newer.db"
+    assert run(["--db", str(newer), "init"]).exit_code == 0
+    conn = sqlite3.connect(newer)
+    with conn:
+        conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+            "VALUES ('crossship', '0042_from_the_future', '2027-01-01')"
+        )
+    conn.close()
+    result = run(["--db", str(newer), "check"])
+    assert result.exit_code == 2 and "0042_from_the_future" in result.stdout
+
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    with conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.close()
+    before = dump(foreign)
+    result = run(["--db", str(foreign), "check"])
+    assert result.exit_code == 2 and "not crossship's" in result.stdout
+    assert dump(foreign) == before

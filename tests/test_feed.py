@@ -660,3 +660,14 @@ def test_accepted_values_come_back_unchanged_utf8(case: tuple[dict, list[dict], 
 @given(order_and_carrier("cp932"))
 def test_accepted_values_come_back_unchanged_cp932(case: tuple[dict, list[dict], dict]) -> None:
     assert_round_trip(case, "cp932")
+
+
+def test_a_store_template_edited_between_runs_is_compiled_again(tmp_path: Path) -> None:
+    """Templates are compiled once for the many stores of a run, never past a change."""
+    template = tmp_path / "store.tsv.j2"
+    template.write_text("first {{ lines | length }}\n", encoding="utf-8")
+    assert FeedRenderer("utf-8", template).render([]) == b"first 0\n"
+    assert FeedRenderer("utf-8", template).template is FeedRenderer("utf-8", template).template
+    template.write_text("second {{ lines | length }}\n", encoding="utf-8")
+    assert FeedRenderer("utf-8", template).render([]) == b"second 0\n"
+    assert FeedRenderer("cp932", template).render([]) == b"second 0\r\n"

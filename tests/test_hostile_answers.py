@@ -77,3 +77,25 @@ def test_a_stored_unsafe_feed_id_ends_result_failed_instead_of_blocking_every_fe
         assert not any(FEEDS_URL in c.request.url for c in env.amazon.mock.calls)
     assert env.status("A00001") == "result_failed"
     assert env.batches()[0]["store"] == STORE
+
+
+def test_a_400_on_the_getfeeds_window_is_never_taken_for_no_feed(env: Env) -> None:
+    # issue 10 item 3: a refused window says nothing about whether the feed exists
+    env.add(order(1))
+    env.amazon.token()
+    env.amazon.create_document()
+    env.amazon.upload()
+    env.amazon.create_feed(status=500)
+    env.notify()
+    for _ in range(3):  # long past the 10 minutes after which a batch with no feed is released
+        env.amazon.mock.reset()
+        env.clock.advance(minutes=15)
+        env.amazon.token()
+        env.amazon.get_feeds(status=400)
+        result = env.cli("notify", "run")
+        assert result.exit_code == 1
+        assert "Traceback" not in result.stderr
+    (batch,) = env.batches()
+    assert batch["state"] == "submitting"  # never released, so never sent twice
+    assert env.status("A00001") == "in_progress"
+    assert not any("createFeedDocument" in op for op in env.amazon.ops())

@@ -100,3 +100,33 @@ def test_a_huge_interval_stored_earlier_does_not_crash_the_runs(run, shop: Path)
     result = run(["notify", "run"])
     assert "Traceback" not in result.stderr
     assert result.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize(
+    "show", [["config", "store", "show", "amazon-main"], ["config", "mail", "show"]]
+)
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_show_commands_honour_every_format(run, shop: Path, show, fmt) -> None:
+    import csv
+    import io
+
+    result = run([*show, "--format", fmt])
+
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout), delimiter="," if fmt == "csv" else "\t"))
+    assert len(rows) == 1
+    assert ("name" in rows[0]) if show[1] == "store" else ("smtp_port" in rows[0])
+
+
+def test_credentials_pointing_to_a_directory_says_so(
+    run, shop: Path, tmp_path, monkeypatch
+) -> None:
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o755)
+    monkeypatch.setenv("CROSSSHIP_CREDENTIALS", str(folder))
+
+    result = run(["config", "store", "show", "amazon-main"])
+
+    assert result.exit_code in (1, 2)
+    error = one_error(result)
+    assert "not a regular file" in error and "chmod" not in error

@@ -213,3 +213,22 @@ def test_a_refused_status_set_speaks_the_readers_language(run, tmp_path) -> None
     assert "manual: 正常 → 未連携" in en_history and "manual: 未連携 → 正常" in en_history
     assert "手動: 正常 → 未連携" in ja_history and "手動: 未連携 → 正常" in ja_history
     assert "manual:" not in ja_history
+
+
+def test_table_headings_follow_the_language_and_machine_output_keeps_its_fields(
+    run, tmp_path
+) -> None:  # noqa: ANN001,E501
+    _configured(run, tmp_path)
+    en = run(["--lang", "en", "orders", "list"]).stdout.splitlines()[0].split()
+    ja = run(["--lang", "ja", "orders", "list"]).stdout.splitlines()[0].split()
+    assert en[:4] == ["order_no", "store", "mall_order_id", "phase"]
+    assert ja[:4] == ["管理番号", "店舗", "注文番号", "処理フェーズ"]
+    assert "出荷通知APIステータス" in ja and "status" in en
+    # a phase's ship_date is its setting (発送日設定), an order's is a date (発送日)
+    phases = run(["--lang", "ja", "config", "phase", "list"]).stdout.splitlines()[0].split()
+    assert phases[:2] == ["名前", "発送日設定"]
+    for fmt in ("csv", "tsv"):
+        en_csv = run(["--lang", "en", "orders", "list", "--format", fmt]).stdout
+        assert run(["--lang", "ja", "orders", "list", "--format", fmt]).stdout == en_csv
+    shown = run(["--lang", "ja", "orders", "show", "A1"]).stdout
+    assert "管理番号" in shown and "商品行:" in shown and "履歴 (新しい順):" in shown

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from mall_fixtures import TEST_MALL
 
 from crossship import malls
 from crossship.amazon import MALL as AMAZON
 from crossship.errors import AmazonError, MallError, UsageError
 from crossship.malls import Pacer
 from crossship.store import Store
-from tests.mall_fixtures import TEST_MALL
 
 
 def one_error(result) -> str:

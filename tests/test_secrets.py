@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from crossship.amazon import MALL
@@ -137,3 +139,37 @@ def test_secrets_never_reach_the_database(secrets_file, run, configured, db_path
         raw += wal.read_bytes()
     for secret in (b"file-secret", b"Atzr|file-token", b"file-smtp"):
         assert secret not in raw
+
+
+def test_a_changed_file_is_read_again_and_its_mode_checked_every_time(secrets_file, db_path):
+    """The parsed file is kept for the many stores of a run, never past a change."""
+    assert store_secrets("amazon-main", db_path, MALL.secrets).refresh_token == "Atzr|file-token"
+    secrets_file.write_text(FILE.replace("Atzr|file-token", "Atzr|renewed"), encoding="utf-8")
+    assert store_secrets("amazon-main", db_path, MALL.secrets).refresh_token == "Atzr|renewed"
+    store_secrets(
+        "amazon-main", db_path, MALL.secrets
+    )  # read again, so the next change follows a read
+    size = secrets_file.stat().st_size
+    secrets_file.write_text(FILE.replace("Atzr|file-token", "Atzr|again01"), encoding="utf-8")
+    assert secrets_file.stat().st_size == size  # a change of the same size...
+    os.utime(secrets_file, ns=(0, secrets_file.stat().st_mtime_ns + 10**9))  # ...a moment later
+    assert store_secrets("amazon-main", db_path, MALL.secrets).refresh_token == "Atzr|again01"
+    secrets_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        store_secrets("amazon-main", db_path, MALL.secrets)
+    secrets_file.chmod(0o600)
+    secrets_file.unlink()
+    assert store_secrets("amazon-main", db_path, MALL.secrets).refresh_token is None
+
+
+def test_many_threads_read_one_file(secrets_file, db_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        tokens = set(
+            pool.map(
+                lambda _: store_secrets("amazon-main", db_path, MALL.secrets).refresh_token,
+                range(64),
+            )
+        )
+    assert tokens == {"Atzr|file-token"}

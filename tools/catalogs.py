@@ -4,6 +4,7 @@
     python tools/catalogs.py compile   # .po -> .mo (the compiled catalogs ship in the wheel)
     python tools/catalogs.py check     # what is stale or untranslated; exit 1 if anything
     python tools/catalogs.py translate FILE.json   # set Japanese texts: {"msgid": "日本語", ...}
+                                                   # ("context\\u0004msgid" for a pgettext one)
 
 A message is marked in Python with ``_()``, ``ngettext()``, ``N_()`` or ``Message()`` (from
 crossship.i18n) and in the mail templates with ``{{ _("...") }}`` / ``{% trans %}``. Its English
@@ -128,7 +129,7 @@ def _mo_entries(data: bytes) -> dict:
     def key(value: object) -> object:
         return tuple(value) if isinstance(value, list | tuple) else value
 
-    return {key(m.id): key(m.string) for m in read_mo(io.BytesIO(data)) if m.id}
+    return {(m.context, key(m.id)): key(m.string) for m in read_mo(io.BytesIO(data)) if m.id}
 
 
 def check() -> list[str]:
@@ -165,7 +166,9 @@ def translate(path: Path) -> list[str]:
     catalog = read("ja")
     unknown = []
     for msgid, text in texts.items():
-        message = catalog.get(msgid)
+        # "context\x04msgid" (gettext's separator) for a message with a context (pgettext)
+        context, _sep, bare = msgid.rpartition("\x04")
+        message = catalog.get(bare, context=context or None)
         if message is None:
             unknown.append(msgid)
             continue

@@ -9,6 +9,7 @@ database, no HTTP, no click.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -468,11 +469,27 @@ class FeedRenderer:
 def _load_template(
     newline: Literal["\n", "\r\n"], template_path: str | Path | None
 ) -> jinja2.Template:
+    """The compiled template, compiled once per file version: a run opens a session per store,
+    and compiling the same template for each of hundreds of stores is time they all wait for."""
+    if template_path is None:
+        return _compiled(newline, None, None)
+    path = Path(template_path).expanduser()
+    try:
+        info = path.stat()
+    except OSError:
+        return _compiled(newline, str(path), None)  # the loader says it is not found
+    return _compiled(newline, str(path), (info.st_ino, info.st_size, info.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(
+    newline: Literal["\n", "\r\n"], template_path: str | None, version: tuple | None
+) -> jinja2.Template:
     if template_path is None:
         loader: jinja2.BaseLoader = jinja2.PackageLoader("crossship", "templates")
         name = TEMPLATE_NAME
     else:
-        path = Path(template_path).expanduser()
+        path = Path(template_path)
         loader = jinja2.FileSystemLoader(str(path.parent))
         name = path.name
     env = jinja2.Environment(

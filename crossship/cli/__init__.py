@@ -6,6 +6,9 @@ core (``CrossshipError``) are translated here, once, into ``Error: ...`` and the
 
 from __future__ import annotations
 
+import errno
+import io
+import os
 import sys
 
 # importing a command module registers its commands on `cli`
@@ -22,9 +25,39 @@ __all__ = ["cli", "main"]
 
 
 def main() -> None:
+    _usable_streams()
     # help and usage errors are shown while the options are parsed: the language comes first
     set_language(resolve(_lang_option(sys.argv[1:])))
     cli.main(prog_name="crossship")
+
+
+def _usable_streams() -> None:
+    """Streams a hostile environment cannot break into a traceback: a closed stdin reads as
+    empty, a closed stdout or stderr is an error on the first write (one line, exit 1), and a
+    terminal whose locale cannot show a character gets a replacement instead of a crash."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = _Closed()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        encoding = (getattr(stream, "encoding", None) or "").replace("_", "-").lower()
+        if reconfigure is not None and encoding not in ("utf-8", "utf8"):
+            reconfigure(errors="replace")
+
+
+class _Closed(io.TextIOBase):
+    """stdout when the process was started with it closed (``>&-``)."""
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
 
 
 def _lang_option(args: list[str]) -> str | None:

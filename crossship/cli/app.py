@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -91,6 +92,14 @@ class CrossshipGroup(TranslatedHelp, click.Group):
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(ExitCode.OK)
+        except OSError as exc:
+            if exc.errno not in (errno.EBADF, errno.ENOSPC, errno.EIO, errno.EFBIG):
+                raise
+            # stdout closed (>&-) or full (> /dev/full): what was done stays done, said once
+            _silence_stdout()
+            text = _("cannot write the output: {error}").format(error=exc.strerror)
+            click.echo(_("Error: {message}").format(message=text), err=True)
+            ctx.exit(ExitCode.FAILED)
         except KeyboardInterrupt:
             click.echo(_("Error: {message}").format(message=_("interrupted")), err=True)
             ctx.exit(130)

@@ -13,7 +13,7 @@ from crossship import malls, prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.i18n import N_, _, ngettext
-from crossship.output import write_record, write_rows
+from crossship.output import pgettext, write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, store_secrets
 from crossship.shell import word as q
@@ -393,10 +393,14 @@ def phase_list(app: App, targets: bool, fmt: str) -> None:
       crossship config phase list
       crossship config phase list --targets --format json
     """
+    # a phase's ship_date is its ship-date setting (発送日設定), not a date
+    headers = {"ship_date": pgettext("phase heading", "ship_date")}
     if targets:
-        write_rows(iter(app.store.list_targets()), TARGET_FIELDS, fmt, sys.stdout)
+        rows = iter(app.store.list_targets())
+        write_rows(rows, TARGET_FIELDS, fmt, sys.stdout, headers=headers)
     else:
-        write_rows(iter(settings.phases_with_targets(app.store)), PHASE_FIELDS, fmt, sys.stdout)
+        rows = iter(settings.phases_with_targets(app.store))
+        write_rows(rows, PHASE_FIELDS, fmt, sys.stdout, headers=headers)
 
 
 # ----------------------------------------------------------------------------- carriers

@@ -82,6 +82,14 @@ def history_command(
     if fmt in ("json", "jsonl"):
         _write_json(manual.history_json(app.store, f), fmt, sys.stdout.buffer)
         return
+    if fmt in ("csv", "tsv"):
+        delimiter = "," if fmt == "csv" else "\t"
+        _write_lines(
+            delimiter.join(manual.HISTORY_FIELDS).encode(),
+            manual.history_csv(app.store, f, delimiter),
+            sys.stdout.buffer,
+        )
+        return
     rows = manual.history_rows(app.store, f)
     if fmt != "table":
         write_rows(rows, manual.HISTORY_FIELDS, fmt, sys.stdout)
@@ -101,6 +109,14 @@ def history_command(
     )
     if not shown:
         app.say(_("No history rows match."))
+
+
+def _write_lines(header: bytes, chunks: Iterable[list[bytes]], out: BinaryIO) -> None:
+    """csv / tsv: the header, then each line, "\n" after each."""
+    out.write(header + b"\n")
+    for lines in chunks:
+        out.write(b"\n".join(lines))
+        out.write(b"\n")
 
 
 @history_command.command("prune")

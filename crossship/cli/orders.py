@@ -16,7 +16,7 @@ from crossship import i18n, importer, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.i18n import _
-from crossship.output import write_record, write_rows
+from crossship.output import headings, write_record, write_rows
 from crossship.statuses import label_of, parse_status
 from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
 from crossship.store import HistoryFilter
@@ -230,7 +230,8 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     out = sys.stdout
     out.write("\n" + _("item lines:") + "\n")
     if items:
-        out.write(tabulate([[i[f] for f in ITEM_FIELDS] for i in items], headers=ITEM_FIELDS))
+        titles = [headings().get(f, f) for f in ITEM_FIELDS]
+        out.write(tabulate([[i[f] for f in ITEM_FIELDS] for i in items], headers=titles))
         out.write("\n")
     else:
         out.write(_("(none: the order is sent as a whole)") + "\n")
@@ -238,7 +239,9 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     if history:
         shown = [f for f in HISTORY_FIELDS if f != "status"]
         rows = [["" if h[f] is None else h[f] for f in shown] for h in history]
-        out.write(tabulate(rows, headers=[("status" if f == "status_label" else f) for f in shown]))
+        names = headings()
+        titles = [names.get(f, f) for f in ("status" if f == "status_label" else f for f in shown)]
+        out.write(tabulate(rows, headers=titles))
         out.write("\n")
     else:
         out.write(_("(none yet)") + "\n")

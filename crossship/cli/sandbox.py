@@ -55,6 +55,13 @@ def sandbox() -> None:
 )
 @click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
 @click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay every answer this long, as a network would; answers overlap.",
+)
+@click.option(
     "--yahoo-public-key",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the Yahoo part's public key (PEM) to FILE, for `config store set "
@@ -70,6 +77,7 @@ def sandbox_serve(
     gzip_reports: bool,
     processing_seconds: float,
     no_rate_limits: bool,
+    latency_ms: int,
     yahoo_public_key: Path | None,
 ) -> None:
     """Serve LWA, the Feeds API and presigned uploads, and Yahoo!ショッピング's token endpoint and
@@ -86,6 +94,7 @@ def sandbox_serve(
         gzip_reports=gzip_reports,
         processing_seconds=processing_seconds,
         enforce_rate_limits=not no_rate_limits,
+        latency_ms=latency_ms,
     )
     try:
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)

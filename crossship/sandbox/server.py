@@ -124,6 +124,7 @@ class SandboxOptions:
     report_encoding: str = "utf-8"  # "utf-8" or "cp932" (answered as charset=windows-31j)
     gzip_reports: bool = False
     processing_seconds: float = 0.0  # IN_QUEUE -> IN_PROGRESS after half -> DONE after all
+    latency_ms: int = 0  # every mall answer waits this long (in its own thread), as a network would
     enforce_rate_limits: bool = True
     known_order_ids: set[str] | None = None  # None: every well-formed order id is known
     client_id: str = "sandbox-client"
@@ -139,6 +140,8 @@ class SandboxOptions:
         self.report_encoding = processing.CHARSETS[encoding]
         if self.processing_seconds < 0:
             raise UsageError("processing seconds cannot be negative")
+        if self.latency_ms < 0:
+            raise UsageError("latency cannot be negative")
         if self.known_order_ids is not None:
             self.known_order_ids = set(self.known_order_ids)
 
@@ -156,6 +159,7 @@ class Request:
     host: str  # the Host the client used: presigned URLs point back at it
     params: dict[str, str] = field(default_factory=dict)
     fault: str | None = None  # the fault mode the operation itself must play, if any
+    seller: str = ""  # whose access token the request carries (see _seller_of)
 
     def first(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -273,6 +277,7 @@ class Feed:
     started: datetime | None = None
     ended: datetime | None = None
     result_document_id: str | None = None
+    seller: str = ""  # only this seller's token sees the feed
 
     def as_json(self) -> dict[str, Any]:
         """The model's Feed object."""
@@ -326,10 +331,12 @@ class FeedFilter:
     since: datetime
     until: datetime
     page_size: int
+    seller: str = ""
 
     def matches(self, feed: Feed) -> bool:
         return (
-            feed.feed_type in self.feed_types
+            feed.seller == self.seller
+            and feed.feed_type in self.feed_types
             and (
                 self.marketplace_ids is None
                 or bool(self.marketplace_ids & set(feed.marketplace_ids))
@@ -354,11 +361,12 @@ class Sandbox:
         self._now = now
         self._lock = threading.RLock()
         self._tokens: dict[str, datetime] = {}
+        self._sellers: dict[str, str] = {}  # access token -> seller
         self._documents: dict[str, Document] = {}
         self._feeds: dict[str, Feed] = {}
         self._faults: defaultdict[str, list[Fault]] = defaultdict(list)
         self._pages: dict[str, tuple[FeedFilter, int]] = {}
-        self._buckets = self._full_buckets()
+        self._buckets: dict[str, dict[str, TokenBucket]] = {}  # per seller, filled on first use
         self._release = threading.Event()
         self._signing_key = secrets.token_bytes(32)
         self._seq = itertools.count(1)
@@ -426,7 +434,7 @@ class Sandbox:
             if expire:
                 self._tokens.clear()
             if reset:
-                self._buckets = self._full_buckets()
+                self._buckets.clear()
 
     # dispatch -----------------------------------------------------------------------------------
 
@@ -471,7 +479,7 @@ class Sandbox:
             with self._lock:
                 return handler(request)
         with self._lock:
-            refused = self._authorize(request) or self._throttle(operation)
+            refused = self._authorize(request) or self._throttle(operation, request.seller)
             response = refused or handler(request)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         if 200 <= response.status < 300:
@@ -502,10 +510,17 @@ class Sandbox:
             return unauthorized("The access token you provided is revoked, malformed or invalid.")
         if self._now() >= expires:
             return unauthorized("The access token you provided has expired.")
+        request.seller = self._sellers.get(token, "")
         return None
 
-    def _throttle(self, operation: str) -> Response | None:
-        if not self.options.enforce_rate_limits or self._buckets[operation].take(self._clock()):
+    def _throttle(self, operation: str, seller: str) -> Response | None:
+        """Rate limits per seller, as Amazon's are per selling partner."""
+        if not self.options.enforce_rate_limits:
+            return None
+        buckets = self._buckets.get(seller)
+        if buckets is None:
+            buckets = self._buckets[seller] = self._full_buckets()
+        if buckets[operation].take(self._clock()):
             return None
         return quota_exceeded()
 
@@ -534,12 +549,14 @@ class Sandbox:
             and _same(form["client_secret"], options.client_secret)
         ):
             return lwa_error(400, "invalid_client", "Client authentication failed")
-        if not _same(form["refresh_token"], options.refresh_token):
+        seller = _seller_of(form["refresh_token"], options.refresh_token)
+        if seller is None:
             return lwa_error(
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
         token = "Atza|" + secrets.token_urlsafe(48)
         self._tokens[token] = self._now() + timedelta(seconds=TOKEN_LIFETIME)
+        self._sellers[token] = seller
         answer = {
             "access_token": token,
             "refresh_token": options.refresh_token,
@@ -691,18 +708,19 @@ class Sandbox:
             document_id=document.id,
             created=self._now(),
             processing_seconds=self.options.processing_seconds,
+            seller=request.seller,
         )
         self._feeds[feed.id] = feed
         return json_response(202, {"feedId": feed.id})
 
     def _op_getFeed(self, request: Request) -> Response:
-        feed, refused = self._find_feed(request.params["id"])
+        feed, refused = self._find_feed(request.params["id"], request.seller)
         if feed is None:
             return refused or invalid_input("Invalid input")
         return json_response(200, self._advance(feed).as_json())
 
     def _op_cancelFeed(self, request: Request) -> Response:
-        feed, refused = self._find_feed(request.params["id"])
+        feed, refused = self._find_feed(request.params["id"], request.seller)
         if feed is None:
             return refused or invalid_input("Invalid input")
         if self._advance(feed).status != "IN_QUEUE":
@@ -712,11 +730,11 @@ class Sandbox:
         feed.status, feed.ended = "CANCELLED", self._now()
         return Response(200)
 
-    def _find_feed(self, feed_id: str) -> tuple[Feed, None] | tuple[None, Response]:
+    def _find_feed(self, feed_id: str, seller: str) -> tuple[Feed, None] | tuple[None, Response]:
         if not feed_id.isdigit():
             return None, invalid_input("Invalid input")
         feed = self._feeds.get(feed_id)
-        if feed is None:
+        if feed is None or feed.seller != seller:  # another seller's feed is not there for this one
             return None, error_response(
                 404, "NotFound", "The requested feed was not found.", feed_id
             )
@@ -776,6 +794,7 @@ class Sandbox:
             max(since, now - FEED_RETENTION),
             until,
             int(page_size),
+            request.seller,
         )
 
     def _advance(self, feed: Feed) -> Feed:
@@ -936,6 +955,19 @@ def _list_param(query: dict[str, list[str]], name: str) -> list[str]:
     ]
 
 
+def _seller_of(given: str, refresh_token: str) -> str | None:
+    """The seller a refresh token stands for: the configured one is seller "", and
+    ``<refresh token>-NAME`` is seller NAME (its own feeds and rate limits, as one of an agency's
+    stores is its own Amazon seller); None for any other token."""
+    if _same(given, refresh_token):
+        return ""
+    prefix = refresh_token + "-"
+    name = given[len(prefix) :]
+    if given.startswith(prefix) and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        return name
+    return None
+
+
 def _document_id() -> str:
     # the shape of Amazon's feed document ids
     suffix = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(13))
@@ -1017,7 +1049,11 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
             host=self.headers.get("Host") or self.server.owner.url.removeprefix("http://"),
         )
-        operation, response = self.server.owner.sandbox.handle(request)
+        owner = self.server.owner
+        operation, response = owner.sandbox.handle(request)
+        latency = owner.options.latency_ms
+        if latency and operation and not operation.startswith("_"):
+            owner.sleep(latency / 1000)  # this request's thread only: the others go on
         if response.drop:
             self._drop()
         else:
@@ -1065,9 +1101,11 @@ class SandboxServer:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utc_now,
         verbose: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.sandbox = Sandbox(options or SandboxOptions(), clock, now)
         self.verbose = verbose
+        self.sleep = sleep  # how an answer waits its latency (tests hold it instead)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._httpd = _HTTPServer((host, port), self)
