@@ -7,7 +7,7 @@ record the run → mail. A batch whose submission answer was lost is reconciled,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from crossship import malls
@@ -22,6 +22,7 @@ from crossship.malls import (
 )
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
 from crossship.prepare import prepare
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import (
     StoreRun,
     Transport,
@@ -47,6 +48,8 @@ class NotifyOptions:
     dry_run: bool = False
     mail_transport: Transport | None = None  # None: SMTP; the demo collects the mails instead
     jobs: int = DEFAULT_JOBS  # stores worked on at once
+    # stores done when there are several; else the one store's requests sent (a bar on a terminal)
+    progress: Progress = NO_PROGRESS
 
 
 @dataclass
@@ -108,9 +111,15 @@ def notify_run(
 
     rows = stores_for_run(store, options.store, also_with=BATCH_OPEN_STATES)
     mall_of = {r["name"]: r["mall"] for r in rows}
+    overall = options.progress
+    if len(rows) > 1:  # the bar counts stores; a store's own requests are not drawn
+        overall.add(len(rows))
+        options = replace(options, progress=NO_PROGRESS)
     for run, dry_feeds in map_stores(
         rows, work, failed, open_store=lambda: Store(db_path), jobs=options.jobs
     ):
+        if len(rows) > 1:
+            overall.advance()
         result.runs.append(run)
         result.dry_feeds.extend(dry_feeds)
         if run.skipped or run.dry_run:
@@ -154,7 +163,7 @@ def _store_run(
             return run, []
     try:
         session = session_factory(context_for(row, db_path, clock))
-        _notify_store(store, row, session, clock, run)
+        _notify_store(store, row, session, clock, run, options.progress)
     except CrossshipError as exc:  # one store's failure (a broken template) stops no other
         run.problems.append(exc.message)
     return run, []
@@ -164,7 +173,12 @@ def _store_run(
 
 
 def _notify_store(
-    store: Store, row: dict, session: MallSession, clock: Clock, run: StoreRun
+    store: Store,
+    row: dict,
+    session: MallSession,
+    clock: Clock,
+    run: StoreRun,
+    progress: Progress = NO_PROGRESS,
 ) -> None:
     waiting = _recover(store, row["name"], session, clock, run)
     if not row["started"]:
@@ -185,7 +199,7 @@ def _notify_store(
         )
         if not ready:
             return
-        outcome = _record_and_send(store, row, session, clock, run, ready, requests)
+        outcome = _record_and_send(store, row, session, clock, run, ready, requests, progress)
         if isinstance(outcome, set):
             # an import or a change by hand touched these orders after they were selected:
             # they wait for the next run with their fresh data; the others go now
@@ -210,6 +224,7 @@ def _record_and_send(
     run: StoreRun,
     ready: list[tuple[str, str]],
     requests: list[malls.Request],
+    progress: Progress = NO_PROGRESS,
 ) -> set[str] | None:
     """Record and send each request; the order numbers that changed since their selection
     (nothing of that request recorded), or None when done."""
@@ -220,7 +235,8 @@ def _record_and_send(
         warned[warning["order_no"]] = (
             f"{text}; {warning['message']}" if text else warning["message"]
         )
-    for request in requests:
+    progress.add(len(requests))  # one order a request for a synchronous mall (Yahoo)
+    for left, request in zip(range(len(requests), 0, -1), requests, strict=True):
         rows = [(r.record_no, r.order_no, r.order_id, r.item_id) for r in request.rows]
         try:
             batch = store.create_batch(
@@ -237,12 +253,16 @@ def _record_and_send(
             run.notes.append(
                 f"{exc.message}; they are left out of this run's feed and sent by the next run"
             )
+            progress.advance(left)  # not sent by this attempt: the bar still ends
             return set(exc.order_nos)
         run.batch_ids.append(batch["id"])
-        if not _send(store, session, batch, request, clock, run):
+        sent = _send(store, session, batch, request, clock, run)
+        if not sent:
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
             run.notes.append("the remaining orders wait until that batch is reconciled")
+            progress.advance(left)
             return None
+        progress.advance()
     return None
 
 

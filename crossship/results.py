@@ -15,6 +15,7 @@ from crossship.errors import CrossshipError, MallError, ReportParseError
 from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import (
     StoreRun,
     Transport,
@@ -40,9 +41,11 @@ def results_fetch(
     session_factory: SessionFactory = open_session,
     mail_transport: Transport | None = None,
     jobs: int = DEFAULT_JOBS,
+    progress: Progress = NO_PROGRESS,
 ) -> NotifyResult:
     """Each store's batches on a pool of ``jobs`` threads; mails and run records in store name
-    order, each as soon as its store (and every one before it) is done."""
+    order, each as soon as its store (and every one before it) is done. ``progress`` counts the
+    stores done, when there are several."""
     result = NotifyResult()
 
     def work(worker: Store, row: dict) -> StoreRun:
@@ -55,7 +58,11 @@ def results_fetch(
 
     rows = stores_for_run(store, store_name, also_with=("submitted",))
     mall_of = {r["name"]: r["mall"] for r in rows}
+    if len(rows) > 1:
+        progress.add(len(rows))
     for run in map_stores(rows, work, failed, open_store=lambda: Store(db_path), jobs=jobs):
+        if len(rows) > 1:
+            progress.advance()
         result.runs.append(run)
         if run.skipped:
             continue

@@ -9,6 +9,7 @@ import click
 
 from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
+from crossship.cli.progress import progress
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
 from crossship.output import write_record, write_rows
@@ -61,7 +62,8 @@ def notify_run_command(
         jobs=jobs,
     )
     store = app.store  # a missing database is said before any lock file is made beside it
-    with RunLock(app.db_path, app.clock()):
+    with RunLock(app.db_path, app.clock()), progress(app, "notify run") as bar:
+        options.progress = bar
         result = notify_run(store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
@@ -95,15 +97,17 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
     """
     store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
-        result = results_fetch(
-            store,
-            app.db_path,
-            app.clock,
-            store_name=store_name,
-            force=force,
-            mail_transport=app.mail_transport,
-            jobs=jobs,
-        )
+        with progress(app, "results fetch") as bar:
+            result = results_fetch(
+                store,
+                app.db_path,
+                app.clock,
+                store_name=store_name,
+                force=force,
+                mail_transport=app.mail_transport,
+                jobs=jobs,
+                progress=bar,
+            )
         pruned = prune.apply_keep_days(app.store, app.clock())  # `config history --keep-days`
     _report(app, result)
     if pruned is not None and pruned.deleted:
