@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from crossship.i18n import _
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -61,7 +63,11 @@ class OrdersChanged(CrossshipError):
 
     def __init__(self, order_nos: list[str]):
         shown = ", ".join(order_nos[:5]) + (" ..." if len(order_nos) > 5 else "")
-        super().__init__(f"{len(order_nos)} orders changed while the feed was prepared: {shown}")
+        super().__init__(
+            _("{count} orders changed while the feed was prepared: {orders}").format(
+                count=len(order_nos), orders=shown
+            )
+        )
         self.order_nos = order_nos
 
 

@@ -229,12 +229,9 @@ def _record_and_send(
     """Record and send each request; the order numbers that changed since their selection
     (nothing of that request recorded), or None when done."""
     expected = dict(ready)
-    warned: dict[str, str] = {}
+    warned: dict[str, list] = {}  # an order's warnings, the parts of one kept message
     for warning in run.warnings:
-        text = warned.get(warning["order_no"])
-        warned[warning["order_no"]] = (
-            f"{text}; {warning['message']}" if text else warning["message"]
-        )
+        warned.setdefault(warning["order_no"], []).append(warning["message"])
     progress.add(len(requests))  # one order a request for a synchronous mall (Yahoo)
     for left, request in zip(range(len(requests), 0, -1), requests, strict=True):
         rows = [(r.record_no, r.order_no, r.order_id, r.item_id) for r in request.rows]

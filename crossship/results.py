@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from crossship import malls
+from crossship import i18n, malls
 from crossship.errors import CrossshipError, MallError, ReportParseError
+from crossship.i18n import Message, Part
 from crossship.malls import MallSession, Result, Row, SessionFactory, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS, describe, map_stores
@@ -206,20 +207,26 @@ def _apply(
         found = outcome.outcomes.get(order_no)
         if found is None:  # never assumed a success: the mall must account for every order
             status, warnings = Status.RESULT_FAILED, []
-            message = (
-                f"the result of {mall.label}'s batch {batch['mall_id'] or batch['feed_id']} does "
-                f"not account for this order: check it in {mall.where_to_check}"
+            message: Part = Message(
+                "the result of {mall}'s batch {batch} does not account for this order: check it "
+                "in {where}",
+                {
+                    "mall": mall.label,
+                    "batch": batch["mall_id"] or batch["feed_id"],
+                    "where": mall.where_to_check,
+                },
             )
         else:
-            status, message, warnings = found.status, found.message, found.warnings
-        text = "; ".join([message, *warnings]) if message else "; ".join(warnings)
-        changes.append(StatusChange(order_no, status, text, warning=bool(warnings)))
+            status, message, warnings = found.status, found.message, list(found.warnings)
+        changes.append(StatusChange(order_no, status, [message, *warnings], warning=bool(warnings)))
         run.add_outcome(order, status, message, warnings)
         destination = targets.get(order["phase"])
         if status is Status.SUCCESS and destination:
             moves[order_no] = destination
     notes = list(outcome.notes)
-    run.notes.extend(f"feed {batch['feed_id']}: {n}" for n in notes)
+    run.notes.extend(
+        Message("feed {feed_id}: {note}", {"feed_id": batch["feed_id"], "note": n}) for n in notes
+    )
     store.finish_batch(
         batch,
         changes,
@@ -228,7 +235,7 @@ def _apply(
         batch_changes={
             "processed": outcome.processed,
             "successful": outcome.successful,
-            "note": "; ".join(notes) or None,
+            "note": i18n.render(notes, "en") or None,  # the batch row keeps English
         },
         move_to=moves,
     )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crossship import i18n, shell
 from crossship import mail as mailer
-from crossship import shell
 from crossship.errors import CrossshipError
-from crossship.i18n import N_
+from crossship.i18n import N_, Part, Text
 from crossship.statuses import Status
 from crossship.store import StatusChange, Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
@@ -51,7 +51,7 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
 
 
 def not_due(
-    store: Store, row: dict, job: str, now: datetime, said: list[str] | None = None
+    store: Store, row: dict, job: str, now: datetime, said: list[Text] | None = None
 ) -> str | None:
     """Why a store's job is skipped now (the 15-minute guard), or None when it is due.
 
@@ -86,19 +86,24 @@ class StoreRun:
     feed_ids: list[str] = field(default_factory=list)
     batch_ids: list[int] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)  # final statuses given in this run
+    # messages are Text: ours as Messages, shown in the reader's (stderr) or the mail's language
     failures: list[dict] = field(default_factory=list)  # orders that ended badly, with why
     warnings: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # run-level failures: exit 1
-    notes: list[str] = field(default_factory=list)
-    said: list[str] = field(default_factory=list)  # said on stderr even without -v (not -q)
+    problems: list[Text] = field(default_factory=list)  # run-level failures: exit 1
+    notes: list[Text] = field(default_factory=list)
+    said: list[Text] = field(default_factory=list)  # said on stderr even without -v (not -q)
     moved: int = 0
-    mail_error: str | None = None
+    mail_error: Text | None = None
 
     def count(self, status: str) -> int:
         return self.statuses.get(status, 0)
 
     def add_outcome(
-        self, order: dict, status: Status, message: str = "", warnings: list[str] | None = None
+        self,
+        order: dict,
+        status: Status,
+        message: Text = "",
+        warnings: Sequence[Part] | None = None,
     ) -> None:
         self.statuses[status.value] += 1
         if status not in (Status.SUCCESS, Status.PENDING, Status.IN_PROGRESS):
@@ -130,10 +135,11 @@ class StoreRun:
             "batch_ids": self.batch_ids,
             "statuses": dict(self.statuses),
             "moved": self.moved,
-            "problems": self.problems,
-            "notes": self.said + self.notes,
+            # the run record is read by machines (`auto status --format json`): English
+            "problems": [i18n.render(p, "en") for p in self.problems],
+            "notes": [i18n.render(n, "en") for n in self.said + self.notes],
             "warnings": len(self.warnings),
-            "mail_error": self.mail_error,
+            "mail_error": i18n.render(self.mail_error, "en") or None,
         }
 
 
@@ -178,7 +184,7 @@ class MailDigest:
 
 def mail_digest(run: StoreRun, language: str) -> MailDigest:
     def text(message: Any) -> str:
-        shown = message.render(language) if hasattr(message, "render") else str(message or "")
+        shown = i18n.render(message, language)
         return shown if len(shown) <= MAIL_MESSAGE_CHARS else shown[: MAIL_MESSAGE_CHARS - 1] + "…"
 
     counts: Counter = Counter(
@@ -267,7 +273,7 @@ def end_batch(
     store: Store,
     batch: dict,
     status: Status,
-    message: str,
+    message: Text,
     state: str,
     clock: Clock,
     run: StoreRun,
@@ -282,7 +288,7 @@ def end_batch(
         [StatusChange(o["order_no"], status, message) for o in orders],
         state=state,
         now=to_db(clock()),
-        batch_changes={"last_error": message, **(extra or {})},
+        batch_changes={"last_error": i18n.render(message, "en"), **(extra or {})},
     )
     if count:
         for order in orders:

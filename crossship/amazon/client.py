@@ -33,6 +33,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import AmazonError, ConfigError
+from crossship.i18n import N_, _
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -258,13 +259,13 @@ class AmazonClient:
             body = self._json_object("getFeeds", response, ())
             feeds = body.get("feeds")
             if not isinstance(feeds, list) or not all(isinstance(f, dict) for f in feeds):
-                raise self._error("getFeeds", "not_sent", "Amazon answered without a feeds list")
+                raise self._error("getFeeds", "not_sent", _("Amazon answered without a feeds list"))
             yield feeds
             token = body.get("nextToken")
             if not token:
                 return
             if token in seen:  # a server repeating itself must not keep a cron run busy forever
-                raise self._error("getFeeds", "not_sent", "Amazon repeated a nextToken")
+                raise self._error("getFeeds", "not_sent", _("Amazon repeated a nextToken"))
             seen.add(token)
             params = {"nextToken": token}  # the model: nextToken must be the only parameter
 
@@ -296,7 +297,9 @@ class AmazonClient:
             return content, charset
         if compression.upper() != "GZIP":
             raise self._error(
-                "download", "not_sent", f"unknown compressionAlgorithm {compression!r}"
+                "download",
+                "not_sent",
+                _("unknown compressionAlgorithm {value}").format(value=repr(compression)),
             )
         return self._gunzip(content), charset
 
@@ -309,8 +312,10 @@ class AmazonClient:
             raise self._error(
                 "download",
                 "not_sent",
-                f"the report is compressed with GZIP but cannot be decompressed ({exc}); "
-                "it is truncated or corrupt",
+                _(
+                    "the report is compressed with GZIP but cannot be decompressed ({error}); "
+                    "it is truncated or corrupt"
+                ).format(error=exc),
             ) from None
 
     # ---- LWA ------------------------------------------------------------------------------
@@ -325,8 +330,10 @@ class AmazonClient:
             raise self._error(
                 "token",
                 "not_sent",
-                "the LWA credentials are incomplete: set the client id, client secret and "
-                "refresh token of this store",
+                _(
+                    "the LWA credentials are incomplete: set the client id, client secret and "
+                    "refresh token of this store"
+                ),
             )
         form = {
             "grant_type": "refresh_token",
@@ -429,18 +436,26 @@ class AmazonClient:
         host = urlsplit(url).hostname or "?"
         if isinstance(exc, _NOT_NETWORK):
             return _Failure(
-                "not_sent", f"{op}: the request could not be made ({_reason(exc)})", False
+                "not_sent",
+                _("{op}: the request could not be made ({reason})").format(
+                    op=op, reason=_reason(exc)
+                ),
+                False,
             )
         if op == "token":
-            message = f"could not get an LWA access token from {host} ({_reason(exc)})"
+            message = _("could not get an LWA access token from {host} ({reason})").format(
+                host=host, reason=_reason(exc)
+            )
             return _Failure("not_sent", message, True)
         if _failed_before_sending(exc):
-            message = f"could not reach {host} ({_reason(exc)}); nothing was sent"
+            message = _("could not reach {host} ({reason}); nothing was sent").format(
+                host=host, reason=_reason(exc)
+            )
             return _Failure("not_sent", message, op in IDEMPOTENT)
-        message = (
-            f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
+        message = _(
+            "the connection to {host} failed after the request was sent ({reason}); "
             "whether Amazon received it is unknown"
-        )
+        ).format(host=host, reason=_reason(exc))
         return _Failure("unknown", message, op in IDEMPOTENT)
 
     def _http_failure(self, op: str, response: requests.Response) -> _Failure:
@@ -451,12 +466,12 @@ class AmazonClient:
             # throttled: Amazon refused the call before acting on it
             return _Failure("not_sent", text, True, status, code, retry_after)
         if op == "token":
-            text += "; check the LWA client id, client secret and refresh token of this store"
+            text += _("; check the LWA client id, client secret and refresh token of this store")
             return _Failure("not_sent", text, status >= 500, status, code, retry_after)
         if status >= 500:
             return _Failure("unknown", text, op in IDEMPOTENT, status, code, retry_after)
         if op in SP_API and status in (401, 403):
-            text += " (a renewed access token was refused too: check the app's authorization)"
+            text += _(" (a renewed access token was refused too: check the app's authorization)")
         return _Failure("rejected", text, False, status, code)
 
     def _json_object(self, op: str, response: requests.Response, required: tuple[str, ...]) -> dict:
@@ -471,14 +486,16 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                f"Amazon answered {response.status_code} with a body that is not JSON: {snippet!r}",
+                _("Amazon answered {status} with a body that is not JSON: {snippet}").format(
+                    status=response.status_code, snippet=repr(snippet)
+                ),
                 status=response.status_code,
             ) from None
         if not isinstance(body, dict):
             raise self._error(
                 op,
                 outcome,
-                "Amazon answered with JSON that is not an object",
+                _("Amazon answered with JSON that is not an object"),
                 status=response.status_code,
             )
         missing = [
@@ -488,7 +505,7 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                f"Amazon's answer lacks {', '.join(missing)}",
+                _("Amazon's answer lacks {fields}").format(fields=", ".join(missing)),
                 status=response.status_code,
             )
         return body
@@ -499,7 +516,11 @@ class AmazonClient:
         if isinstance(value, str) and SAFE_ID.fullmatch(value):
             return value
         raise self._error(
-            op, outcome, f"Amazon's answer has an unusable {what} {str(value)[:80]!r}"
+            op,
+            outcome,
+            _("Amazon's answer has an unusable {what} {value}").format(
+                what=what, value=repr(str(value)[:80])
+            ),
         )
 
     def _error(
@@ -560,14 +581,16 @@ def _snippet(content: bytes) -> str:
 def _describe_error(op: str, response: requests.Response) -> tuple[str | None, str]:
     """``(code, message)`` for a non-2xx answer: SP-API JSON, LWA JSON, S3 XML or anything."""
     status = f"{response.status_code}"
-    who = "the document storage (S3)" if op in S3 else "Amazon"
+    who = _("the document storage (S3)") if op in S3 else "Amazon"
     content = response.content
     xml = _s3_error(content)
     if xml is not None:
         code, message = xml
-        text = f"{op}: {who} answered {status} {code}: {message}"
+        text = _("{op}: {who} answered {status} {code}: {message}").format(
+            op=op, who=who, status=status, code=code, message=message
+        )
         if code == "SignatureDoesNotMatch" and op == "upload":
-            text += (
+            text += _(
                 " (the upload's Content-Type must equal the contentType given to "
                 "createFeedDocument)"
             )
@@ -579,12 +602,21 @@ def _describe_error(op: str, response: requests.Response) -> tuple[str | None, s
     described = _json_error(body)
     if described is not None:
         json_code, message = described
-        return json_code, f"{op}: {who} answered {status} {message}"
+        return json_code, _("{op}: {who} answered {status} {message}").format(
+            op=op, who=who, status=status, message=message
+        )
     reason = f" {response.reason}" if response.reason else ""
     if not content.strip():
-        return None, f"{op}: {who} answered {status}{reason} with an empty body"
-    kind = "JSON without an error list" if body is not None else "a body that is not JSON"
-    return None, f"{op}: {who} answered {status}{reason} with {kind}: {_snippet(content)!r}"
+        return None, _("{op}: {who} answered {status}{reason} with an empty body").format(
+            op=op, who=who, status=status, reason=reason
+        )
+    if body is not None:
+        said = _("{op}: {who} answered {status}{reason} with JSON without an error list: {body}")
+    else:
+        said = _("{op}: {who} answered {status}{reason} with a body that is not JSON: {body}")
+    return None, said.format(
+        op=op, who=who, status=status, reason=reason, body=repr(_snippet(content))
+    )
 
 
 def _json_error(body: object) -> tuple[str | None, str] | None:
@@ -647,15 +679,15 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, "the host name could not be resolved"),
-    (ConnectionRefusedError, "connection refused"),
-    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
-    (ConnectionResetError, "connection reset"),
-    (RemoteDisconnected, "the server closed the connection without answering"),
-    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
-    (requests.ConnectTimeout, "no connection within the connect timeout"),
-    (requests.ReadTimeout, "no answer within the read timeout"),
-    (requests.exceptions.SSLError, "TLS failed"),
+    (socket.gaierror, N_("the host name could not be resolved")),
+    (ConnectionRefusedError, N_("connection refused")),
+    (ssl.SSLCertVerificationError, N_("the TLS certificate could not be verified")),
+    (ConnectionResetError, N_("connection reset")),
+    (RemoteDisconnected, N_("the server closed the connection without answering")),
+    (requests.exceptions.ChunkedEncodingError, N_("the answer was cut off")),
+    (requests.ConnectTimeout, N_("no connection within the connect timeout")),
+    (requests.ReadTimeout, N_("no answer within the read timeout")),
+    (requests.exceptions.SSLError, N_("TLS failed")),
 )
 
 
@@ -664,7 +696,7 @@ def _reason(exc: requests.RequestException) -> str:
     causes = list(_causes(exc))
     for kind, words in _REASONS:
         if any(isinstance(e, kind) for e in causes):
-            return words
+            return _(words)
     if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
+        return _("connection failed")
     return type(exc).__name__
