@@ -33,7 +33,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import AmazonError, ConfigError
-from crossship.i18n import N_, _
+from crossship.i18n import N_, Message
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -115,7 +115,7 @@ class _Failure:
     """One failed attempt, before it is known whether it will be retried."""
 
     outcome: str
-    message: str
+    message: str | Message
     retryable: bool
     status: int | None = None
     code: str | None = None
@@ -259,13 +259,15 @@ class AmazonClient:
             body = self._json_object("getFeeds", response, ())
             feeds = body.get("feeds")
             if not isinstance(feeds, list) or not all(isinstance(f, dict) for f in feeds):
-                raise self._error("getFeeds", "not_sent", _("Amazon answered without a feeds list"))
+                raise self._error(
+                    "getFeeds", "not_sent", Message("Amazon answered without a feeds list")
+                )
             yield feeds
             token = body.get("nextToken")
             if not token:
                 return
             if token in seen:  # a server repeating itself must not keep a cron run busy forever
-                raise self._error("getFeeds", "not_sent", _("Amazon repeated a nextToken"))
+                raise self._error("getFeeds", "not_sent", Message("Amazon repeated a nextToken"))
             seen.add(token)
             params = {"nextToken": token}  # the model: nextToken must be the only parameter
 
@@ -299,7 +301,7 @@ class AmazonClient:
             raise self._error(
                 "download",
                 "not_sent",
-                _("unknown compressionAlgorithm {value}").format(value=repr(compression)),
+                Message("unknown compressionAlgorithm {value}", {"value": repr(compression)}),
             )
         return self._gunzip(content), charset
 
@@ -312,10 +314,11 @@ class AmazonClient:
             raise self._error(
                 "download",
                 "not_sent",
-                _(
+                Message(
                     "the report is compressed with GZIP but cannot be decompressed ({error}); "
-                    "it is truncated or corrupt"
-                ).format(error=exc),
+                    "it is truncated or corrupt",
+                    {"error": str(exc)},
+                ),
             ) from None
 
     # ---- LWA ------------------------------------------------------------------------------
@@ -330,7 +333,7 @@ class AmazonClient:
             raise self._error(
                 "token",
                 "not_sent",
-                _(
+                Message(
                     "the LWA credentials are incomplete: set the client id, client secret and "
                     "refresh token of this store"
                 ),
@@ -354,7 +357,7 @@ class AmazonClient:
         try:
             check_url(url, "the document URL Amazon gave")
         except ConfigError as exc:
-            raise self._error(op, "not_sent", exc.message) from None
+            raise self._error(op, "not_sent", exc.kept) from None
         return self._send(op, method, url, **kwargs)
 
     def _send(self, op: str, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -437,25 +440,29 @@ class AmazonClient:
         if isinstance(exc, _NOT_NETWORK):
             return _Failure(
                 "not_sent",
-                _("{op}: the request could not be made ({reason})").format(
-                    op=op, reason=_reason(exc)
+                Message(
+                    "{op}: the request could not be made ({reason})",
+                    {"op": op, "reason": _reason(exc)},
                 ),
                 False,
             )
         if op == "token":
-            message = _("could not get an LWA access token from {host} ({reason})").format(
-                host=host, reason=_reason(exc)
+            message = Message(
+                "could not get an LWA access token from {host} ({reason})",
+                {"host": host, "reason": _reason(exc)},
             )
             return _Failure("not_sent", message, True)
         if _failed_before_sending(exc):
-            message = _("could not reach {host} ({reason}); nothing was sent").format(
-                host=host, reason=_reason(exc)
+            message = Message(
+                "could not reach {host} ({reason}); nothing was sent",
+                {"host": host, "reason": _reason(exc)},
             )
             return _Failure("not_sent", message, op in IDEMPOTENT)
-        message = _(
+        message = Message(
             "the connection to {host} failed after the request was sent ({reason}); "
-            "whether Amazon received it is unknown"
-        ).format(host=host, reason=_reason(exc))
+            "whether Amazon received it is unknown",
+            {"host": host, "reason": _reason(exc)},
+        )
         return _Failure("unknown", message, op in IDEMPOTENT)
 
     def _http_failure(self, op: str, response: requests.Response) -> _Failure:
@@ -466,12 +473,18 @@ class AmazonClient:
             # throttled: Amazon refused the call before acting on it
             return _Failure("not_sent", text, True, status, code, retry_after)
         if op == "token":
-            text += _("; check the LWA client id, client secret and refresh token of this store")
+            text = Message(
+                "{error}; check the LWA client id, client secret and refresh token of this store",
+                {"error": text},
+            )
             return _Failure("not_sent", text, status >= 500, status, code, retry_after)
         if status >= 500:
             return _Failure("unknown", text, op in IDEMPOTENT, status, code, retry_after)
         if op in SP_API and status in (401, 403):
-            text += _(" (a renewed access token was refused too: check the app's authorization)")
+            text = Message(
+                "{error} (a renewed access token was refused too: check the app's authorization)",
+                {"error": text},
+            )
         return _Failure("rejected", text, False, status, code)
 
     def _json_object(self, op: str, response: requests.Response, required: tuple[str, ...]) -> dict:
@@ -486,8 +499,9 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                _("Amazon answered {status} with a body that is not JSON: {snippet}").format(
-                    status=response.status_code, snippet=repr(snippet)
+                Message(
+                    "Amazon answered {status} with a body that is not JSON: {snippet}",
+                    {"status": response.status_code, "snippet": repr(snippet)},
                 ),
                 status=response.status_code,
             ) from None
@@ -495,7 +509,7 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                _("Amazon answered with JSON that is not an object"),
+                Message("Amazon answered with JSON that is not an object"),
                 status=response.status_code,
             )
         missing = [
@@ -505,7 +519,7 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                _("Amazon's answer lacks {fields}").format(fields=", ".join(missing)),
+                Message("Amazon's answer lacks {fields}", {"fields": ", ".join(missing)}),
                 status=response.status_code,
             )
         return body
@@ -518,8 +532,9 @@ class AmazonClient:
         raise self._error(
             op,
             outcome,
-            _("Amazon's answer has an unusable {what} {value}").format(
-                what=what, value=repr(str(value)[:80])
+            Message(
+                "Amazon's answer has an unusable {what} {value}",
+                {"what": what, "value": repr(str(value)[:80])},
             ),
         )
 
@@ -527,15 +542,32 @@ class AmazonClient:
         self,
         op: str,
         outcome: str,
-        message: str,
+        message: str | Message,
         *,
         status: int | None = None,
         code: str | None = None,
     ) -> AmazonError:
-        text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
-        return AmazonError(
-            self._scrub(text), outcome=outcome, status=status, code=code, operation=op
-        )
+        """The error of a call, its message kept as a Message (the run's mail shows it in the
+        mail's language), named by the operation."""
+        if isinstance(message, str):
+            text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
+            kept: str | Message = self._scrub(text)
+        elif message.render("en").startswith(f"{op}: "):  # already named
+            kept = self._scrub_message(message)
+        else:
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+        return AmazonError(kept, outcome=outcome, status=status, code=code, operation=op)
+
+    def _scrub_message(self, message: Message) -> Message:
+        args = {
+            name: self._scrub_message(value)
+            if isinstance(value, Message)
+            else self._scrub(value)
+            if isinstance(value, str)
+            else value
+            for name, value in message.args.items()
+        }
+        return Message(message.key, args)
 
     def _scrub(self, text: str) -> str:
         """Blank out any secret an answer might have echoed back."""
@@ -578,22 +610,23 @@ def _snippet(content: bytes) -> str:
     return " ".join(text.split())[:SNIPPET_CHARS]
 
 
-def _describe_error(op: str, response: requests.Response) -> tuple[str | None, str]:
+def _describe_error(op: str, response: requests.Response) -> tuple[str | None, Message]:
     """``(code, message)`` for a non-2xx answer: SP-API JSON, LWA JSON, S3 XML or anything."""
     status = f"{response.status_code}"
-    who = _("the document storage (S3)") if op in S3 else "Amazon"
+    who: str | Message = Message("the document storage (S3)") if op in S3 else "Amazon"
     content = response.content
     xml = _s3_error(content)
     if xml is not None:
         code, message = xml
-        text = _("{op}: {who} answered {status} {code}: {message}").format(
-            op=op, who=who, status=status, code=code, message=message
-        )
+        args = {"op": op, "who": who, "status": status, "code": code, "message": message}
         if code == "SignatureDoesNotMatch" and op == "upload":
-            text += _(
-                " (the upload's Content-Type must equal the contentType given to "
-                "createFeedDocument)"
+            text = Message(
+                "{op}: {who} answered {status} {code}: {message} (the upload's Content-Type "
+                "must equal the contentType given to createFeedDocument)",
+                args,
             )
+        else:
+            text = Message("{op}: {who} answered {status} {code}: {message}", args)
         return code, text
     try:
         body = json.loads(content)
@@ -602,20 +635,24 @@ def _describe_error(op: str, response: requests.Response) -> tuple[str | None, s
     described = _json_error(body)
     if described is not None:
         json_code, message = described
-        return json_code, _("{op}: {who} answered {status} {message}").format(
-            op=op, who=who, status=status, message=message
+        return json_code, Message(
+            "{op}: {who} answered {status} {message}",
+            {"op": op, "who": who, "status": status, "message": message},
         )
     reason = f" {response.reason}" if response.reason else ""
     if not content.strip():
-        return None, _("{op}: {who} answered {status}{reason} with an empty body").format(
-            op=op, who=who, status=status, reason=reason
+        return None, Message(
+            "{op}: {who} answered {status}{reason} with an empty body",
+            {"op": op, "who": who, "status": status, "reason": reason},
         )
+    args = {"op": op, "who": who, "status": status, "reason": reason}
+    args["body"] = repr(_snippet(content))
     if body is not None:
-        said = _("{op}: {who} answered {status}{reason} with JSON without an error list: {body}")
-    else:
-        said = _("{op}: {who} answered {status}{reason} with a body that is not JSON: {body}")
-    return None, said.format(
-        op=op, who=who, status=status, reason=reason, body=repr(_snippet(content))
+        return None, Message(
+            "{op}: {who} answered {status}{reason} with JSON without an error list: {body}", args
+        )
+    return None, Message(
+        "{op}: {who} answered {status}{reason} with a body that is not JSON: {body}", args
     )
 
 
@@ -691,12 +728,12 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def _reason(exc: requests.RequestException) -> str:
+def _reason(exc: requests.RequestException) -> Message | str:
     """A short cause in words: requests' own text repeats the URL, query and signature included."""
     causes = list(_causes(exc))
     for kind, words in _REASONS:
         if any(isinstance(e, kind) for e in causes):
-            return _(words)
+            return Message(words)
     if isinstance(exc, requests.ConnectionError):
-        return _("connection failed")
+        return Message("connection failed")
     return type(exc).__name__
