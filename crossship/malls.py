@@ -103,6 +103,8 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
+    unit: str = "request"  # what one batch is called in messages (Amazon: "feed")
+    lost_lookup: str = ""  # the call that finds a lost submission, for messages ("getFeeds")
     # credentials and keys that run out (issue 14): health(store_row, now) -> [(level, text)],
     # level "warning" (near the end) or "critical" (ended); pure: no call, no secret, no write
     health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None

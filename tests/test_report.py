@@ -46,6 +46,7 @@ def test_our_remarks_on_a_report_are_kept_as_messages_and_shown_in_japanese() ->
     unknown = batch.orders["D"].message
     assert isinstance(unknown, Message) and "セラーセントラル" in unknown.render("ja")
 
+
 SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 

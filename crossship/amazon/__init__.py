@@ -171,4 +171,6 @@ MALL = Mall(
     console="Seller Central",
     carrier_check=_carrier_check,
     manual_file=True,
+    unit="feed",
+    lost_lookup="getFeeds",
 )
