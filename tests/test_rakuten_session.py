@@ -141,7 +141,7 @@ def test_resolve_looks_up_missing_basket_ids_100_a_call(session, rms):
 
 def test_a_run_checks_that_rms_knows_the_order(session):
     check = session.check(order("A", N1), [], YAMATO, is_split_parent=False, refs={})
-    assert check.errors and "getOrder does not know this order" in check.errors[0]
+    assert check.errors and "getOrder does not know this order" in str(check.errors[0])
     offline = RakutenSession.offline({"name": "rakuten-shop"})
     assert offline.check(order("A", N1), [], YAMATO, is_split_parent=False, refs={}).errors == []
 
@@ -252,7 +252,7 @@ def test_the_license_warning(server, fake, keys, tmp_path):
         StoreContext(row, tmp_path / "db", fake.now, malls.Pacer(0))
     )
     (notice,) = session.notices()
-    assert "expires in 9 days (2026-12-10)" in notice
+    assert "expires in 9 days (2026-12-10)" in str(notice)
 
 
 def test_a_refused_key_halts(server, fake, tmp_path, monkeypatch, rms):

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from crossship.errors import ConfigError, ReportParseError
+from crossship.i18n import Message
 from crossship.malls import (
     Accepted,
     OrderCheck,
@@ -114,7 +115,7 @@ class RakutenSession:
     def _today(self) -> dt.date:
         return license.today(self.clock())
 
-    def notices(self) -> list[str]:
+    def notices(self) -> list[Message]:
         """The licenseKey reminder, from 14 days before its recorded end."""
         text = license.warning(self.name, license.expires_of(self.store), self._today())
         return [text] if text else []
@@ -134,9 +135,12 @@ class RakutenSession:
         if self.client is not None and not errors and not (refs or {}).get("basket_id"):
             # a run looked the basket up with getOrder before checking: RMS has no such order
             errors.append(
-                f"注文番号 (mall_order_id) {order.get('mall_order_id')}: RMS's getOrder does not "
-                "know this order, so its 送付先ID (basket_id) is unknown: check the order number "
-                "in RMS (受注管理), or give basket_id in the import file"
+                Message(
+                    "注文番号 (mall_order_id) {value}: RMS's getOrder does not know this order, "
+                    "so its 送付先ID (basket_id) is unknown: check the order number in RMS "
+                    "(受注管理), or give basket_id in the import file",
+                    {"value": order.get("mall_order_id")},
+                )
             )
         return OrderCheck(errors=errors, warnings=[])
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crossship.i18n import N_, Message
 from crossship.rakuten.codes import (
     DELIVERY_COMPANIES,
     MAX_ORDERS_PER_REQUEST,
@@ -68,8 +69,9 @@ class EncodedRequest:
 
 def check_order(
     order: Mapping[str, Any], carrier: Mapping[str, Any] | None, refs: Mapping[str, Any]
-) -> list[str]:
-    """Every reason RMS could not register this order's shipment, each saying what to fix."""
+) -> list[Message]:
+    """Every reason RMS could not register this order's shipment, each saying what to fix (kept
+    as catalog messages: shown in the reader's language)."""
     order_no = _text(order.get("order_no")) or "ORDER"
     return [
         *_check_ship_date(order, order_no),
@@ -80,13 +82,24 @@ def check_order(
     ]
 
 
-def _check_ship_date(order: Mapping[str, Any], order_no: str) -> list[str]:
+def _check_ship_date(order: Mapping[str, Any], order_no: str) -> list[Message]:
     value = _text(order.get("ship_date")).strip()
-    fix = f"set it with `crossship orders update {order_no} --ship-date YYYY-MM-DD`"
     if not value:
-        return [f"発送日 (ship_date) is missing, and RMS needs it: {fix}"]
+        return [
+            Message(
+                "発送日 (ship_date) is missing, and RMS needs it: set it with "
+                "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+                {"order_no": order_no},
+            )
+        ]
     if not _is_real_date(value):
-        return [f"発送日 (ship_date) {value!r} is not a date YYYY-MM-DD: {fix}"]
+        return [
+            Message(
+                "発送日 (ship_date) {value!r} is not a date YYYY-MM-DD: set it with "
+                "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+                {"value": value, "order_no": order_no},
+            )
+        ]
     return []
 
 
@@ -100,73 +113,106 @@ def _is_real_date(value: str) -> bool:
     return True
 
 
-def _check_order_number(order: Mapping[str, Any]) -> list[str]:
-    fix = "correct it in the order file and re-import it with `crossship orders import FILE`"
+def _check_order_number(order: Mapping[str, Any]) -> list[Message]:
     value = _text(order.get("mall_order_id")).strip()
     if not value:
-        return [f"注文番号 (mall_order_id) is missing: {fix}"]
+        return [
+            Message(
+                "注文番号 (mall_order_id) is missing: correct it in the order file and re-import "
+                "it with `crossship orders import FILE`"
+            )
+        ]
     if not ORDER_NUMBER.fullmatch(value):
-        shape = f"a 楽天市場 order number {ORDER_NUMBER_HINT}"
-        return [f"注文番号 (mall_order_id) {value!r} is not {shape}: {fix}"]
+        return [
+            Message(
+                "注文番号 (mall_order_id) {value!r} is not a 楽天市場 order number {shape}: "
+                "correct it in the order file and re-import it with "
+                "`crossship orders import FILE`",
+                {"value": value, "shape": ORDER_NUMBER_HINT},
+            )
+        ]
     return []
 
 
 def _check_carrier(
     order: Mapping[str, Any], carrier: Mapping[str, Any] | None, order_no: str
-) -> list[str]:
+) -> list[Message]:
     name = _text(order.get("carrier")).strip()
     code = _text(carrier.get(CARRIER_FIELD)).strip() if carrier else ""
     if name and carrier is not None and code in DELIVERY_COMPANIES:
         return []
-    choose = f"`crossship orders update {order_no} --carrier NAME`"
-    register = f"`crossship config carrier add {name or 'NAME'} --rakuten-delivery-company CODE`"
+    args = {"order_no": order_no, "name": name or "NAME", "code": code}
     if not name:
-        return [f"配送便 (carrier) is missing, and RMS needs its 配送会社: set it with {choose}"]
-    if carrier is None:
-        return [
-            f"配送便 (carrier) {name!r} is not a registered carrier: register it with {register} "
-            f"or choose another with {choose}"
-        ]
-    if not code:
-        return [
-            f"配送便 (carrier) {name!r} has no 楽天市場 配送会社 code (1000-1028), which RMS "
-            f"needs: set it with {register}"
-        ]
-    return [
-        f"配送便 (carrier) {name!r} has 楽天市場 配送会社 code {code!r}, which RMS does not know "
-        f"(1000-1028): set it with {register}"
-    ]
+        key = N_(
+            "配送便 (carrier) is missing, and RMS needs its 配送会社: set it with "
+            "`crossship orders update {order_no} --carrier NAME`"
+        )
+    elif carrier is None:
+        key = N_(
+            "配送便 (carrier) {name!r} is not a registered carrier: register it with "
+            "`crossship config carrier add {name} --rakuten-delivery-company CODE` or choose "
+            "another with `crossship orders update {order_no} --carrier NAME`"
+        )
+    elif not code:
+        key = N_(
+            "配送便 (carrier) {name!r} has no 楽天市場 配送会社 code (1000-1028), which RMS needs: "
+            "set it with `crossship config carrier add {name} --rakuten-delivery-company CODE`"
+        )
+    else:
+        key = N_(
+            "配送便 (carrier) {name!r} has 楽天市場 配送会社 code {code!r}, which RMS does not "
+            "know (1000-1028): set it with "
+            "`crossship config carrier add {name} --rakuten-delivery-company CODE`"
+        )
+    return [Message(key, args)]
 
 
-def _check_tracking_number(order: Mapping[str, Any], order_no: str) -> list[str]:
+def _check_tracking_number(order: Mapping[str, Any], order_no: str) -> list[Message]:
     value = _text(order.get("tracking_number"))
-    fix = f"set it with `crossship orders update {order_no} --tracking-number NUMBER`"
     if not value.strip():
         return [
-            "配送番号 (tracking_number) is blank: RMS does not treat the order as shipped (and "
-            f"does not charge a card) without お荷物伝票番号: {fix}"
+            Message(
+                "配送番号 (tracking_number) is blank: RMS does not treat the order as shipped "
+                "(and does not charge a card) without お荷物伝票番号: set it with "
+                "`crossship orders update {order_no} --tracking-number NUMBER`",
+                {"order_no": order_no},
+            )
         ]
     problem = value_problem(value)
     if problem:
-        return [f"配送番号 (tracking_number) {problem}: {fix}"]
+        return [
+            Message(
+                "配送番号 (tracking_number) {problem}: set it with "
+                "`crossship orders update {order_no} --tracking-number NUMBER`",
+                {"problem": problem, "order_no": order_no},
+            )
+        ]
     return []
 
 
-def _check_refs(refs: Mapping[str, Any], order_no: str) -> list[str]:
-    fix = "correct 送付先ID (basket_id) in the order file and re-import it, or leave it empty"
+def _check_refs(refs: Mapping[str, Any], order_no: str) -> list[Message]:
     basket = _text(refs.get("basket_id")).strip()
     if basket and not _DIGITS.fullmatch(basket):
-        return [f"送付先ID (basket_id) {basket!r} is not a number: {fix}"]
+        return [
+            Message(
+                "送付先ID (basket_id) {value!r} is not a number: correct 送付先ID (basket_id) in "
+                "the order file and re-import it, or leave it empty",
+                {"value": basket},
+            )
+        ]
     return []
 
 
-def value_problem(value: str) -> str | None:
+def value_problem(value: str) -> Message | None:
     """Why RMS cannot take ``value``, or None."""
     if len(value) > MAX_VALUE_CHARS:
-        return f"is {len(value)} characters long; RMS takes at most {MAX_VALUE_CHARS}"
+        return Message(
+            "is {length} characters long; RMS takes at most {most}",
+            {"length": len(value), "most": MAX_VALUE_CHARS},
+        )
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            return f"contains {_describe(char)}, which RMS cannot take"
+            return Message("contains {char}, which RMS cannot take", {"char": _describe(char)})
     return None
 
 
