@@ -299,32 +299,17 @@ def _check_mall(
     hook = (hooks if hooks is not None else mall_hooks()).get(row["mall"])
     if hook is None:
         return
-    decoded = dict(row)
-    settings = decoded.get("mall_settings")
-    if isinstance(settings, str):
-        try:
-            decoded["mall_settings"] = json.loads(settings or "{}")
-        except ValueError:
-            decoded["mall_settings"] = {}
-    for level, text in hook(decoded, now):
+    for level, text in hook(row, now):  # the row's mall_settings come decoded from the Store
         report.add(
             level if level in (WARNING, CRITICAL) else WARNING, "credentials", text, row["name"]
         )
 
 
 def mall_hooks() -> dict[str, HealthHook]:
-    """Each installed mall's ``health`` check, by mall key (none before the mall registry)."""
+    """Each installed mall's ``health`` check (Mall.health), by mall key."""
     from crossship import malls
 
-    registry = getattr(malls, "registry", None)
-    if registry is None:
-        return {}
-    found = {}
-    for key, mall in registry().items():
-        hook = getattr(mall, "health", None)
-        if hook is not None:
-            found[key] = hook
-    return found
+    return {key: m.health for key, m in malls.registry().items() if m.health is not None}
 
 
 def _check_lock(db_path: Path, started: list[dict], now: datetime, report: Report) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from crossship.i18n import Message, _
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -21,9 +23,13 @@ class CrossshipError(Exception):
 
     exit_code: int = ExitCode.FAILED
 
-    def __init__(self, message: str, *, details: list[str] | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Message, *, details: list[str] | None = None):
+        text = message.render() if isinstance(message, Message) else message
+        super().__init__(text)
+        # ``message``: the text in the command line's language; ``kept``: the message as given, a
+        # Message keeping its key (for a mail in its own language, a history row)
+        self.message = text
+        self.kept: str | Message = message
         # extra lines (for example every bad row of an import), printed after the message
         self.details = list(details or [])
 
@@ -61,7 +67,11 @@ class OrdersChanged(CrossshipError):
 
     def __init__(self, order_nos: list[str]):
         shown = ", ".join(order_nos[:5]) + (" ..." if len(order_nos) > 5 else "")
-        super().__init__(f"{len(order_nos)} orders changed while the feed was prepared: {shown}")
+        super().__init__(
+            _("{count} orders changed while the feed was prepared: {orders}").format(
+                count=len(order_nos), orders=shown
+            )
+        )
         self.order_nos = order_nos
 
 
@@ -88,7 +98,7 @@ class MallError(CrossshipError):
 
     def __init__(
         self,
-        message: str,
+        message: str | Message,
         *,
         outcome: str = "unknown",
         halt: bool = False,

@@ -93,25 +93,48 @@ class Message:
     def render(self, language: str | None = None) -> str:
         chosen = normalise(language) if language else _state["language"]
         text = translations(chosen).gettext(self.key)
+        # an argument may itself be a Message (a field's name, a fix): shown in the same language
+        args = {
+            name: value.render(chosen) if isinstance(value, Message) else value
+            for name, value in self.args.items()
+        }
         try:
-            return text.format(**self.args)
+            return text.format(**args)
         except (KeyError, IndexError, ValueError):  # a translation that does not fit its args
-            return self.key.format(**self.args)
+            return self.key.format(**args)
 
     __str__ = render
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "args": {k: _dump(v) for k, v in self.args.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        args = data.get("args") or {}
+        return cls(data["key"], {k: _load(v) for k, v in args.items()})
+
     def to_json(self) -> str:
-        return json.dumps({"key": self.key, "args": self.args}, ensure_ascii=False)
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Message:
-        data = json.loads(text)
-        return cls(data["key"], data.get("args") or {})
+        return cls.from_dict(json.loads(text))
+
+
+def _dump(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, Message) else value
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("key"), str):
+        return Message.from_dict(value)
+    return value
 
 
 # What a status change's message may be: a plain text (a mall's own words, kept as written), one
 # of our messages, or several parts joined with "; " (our message and the mall's words, warnings)
-Text = str | Message | Sequence[str | Message]
+Part = str | Message
+Text = Part | Sequence[Part]
 
 
 def _parts(text: Text | None) -> list[str | Message]:
@@ -137,10 +160,7 @@ def keep(text: Text | None) -> tuple[str, str | None]:
     english = render(parts, "en")
     if not any(isinstance(part, Message) for part in parts):
         return english, None
-    stored = [
-        {"key": part.key, "args": part.args} if isinstance(part, Message) else part
-        for part in parts
-    ]
+    stored = [part.to_dict() if isinstance(part, Message) else part for part in parts]
     return english, json.dumps(stored, ensure_ascii=False)
 
 
@@ -153,9 +173,7 @@ def render_stored(message: str | None, key: str | None, language: str | None = N
             if isinstance(data, dict):
                 data = [data]
             return "; ".join(
-                Message(part["key"], part.get("args") or {}).render(language)
-                if isinstance(part, dict)
-                else str(part)
+                Message.from_dict(part).render(language) if isinstance(part, dict) else str(part)
                 for part in data
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):

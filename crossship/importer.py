@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from crossship.errors import ImportFileError, UsageError
 from crossship.i18n import _
+from crossship.progress import NO_PROGRESS, Progress
 from crossship.store import ORDER_FIELDS, ImportKnown, OrderImport, Store
 
 # field -> Japanese heading (CROSS MALL's names); either is accepted in the header row
@@ -231,22 +232,51 @@ class _Columns:
 
 
 def import_file(
-    store: Store, source: IO[bytes], *, encoding: str = "auto", now: str
+    store: Store,
+    source: IO[bytes],
+    *,
+    encoding: str = "auto",
+    now: str,
+    progress: Progress = NO_PROGRESS,
 ) -> ImportSummary:
     """Check and import an order file (a seekable binary stream); all rows or none.
 
-    Raises ImportFileError listing every bad row; the database is then unchanged.
+    Raises ImportFileError listing every bad row; the database is then unchanged. ``progress``
+    hears of the bytes checked and written.
     """
     codec = detect_encoding(source, encoding)
+    progress.add(source.seek(0, io.SEEK_END))
     source.seek(0)
     text = io.TextIOWrapper(source, encoding=codec, newline="")
     try:
-        return _import_text(store, text, codec, now)
+        return _import_text(store, text, codec, now, _BytesRead(source, progress))
     finally:
         text.detach()  # the caller owns (and closes) the binary stream
 
 
-def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSummary:
+class _BytesRead:
+    """Tells ``progress`` how far into the file the rows are, every few thousand rows."""
+
+    EVERY = 2000
+
+    def __init__(self, source: IO[bytes], progress: Progress):
+        self.source, self.progress, self.rows, self.told = source, progress, 0, 0
+
+    def row(self) -> None:
+        self.rows += 1
+        if self.rows % self.EVERY == 0:
+            self.tell()
+
+    def tell(self) -> None:
+        position = self.source.tell()
+        if position > self.told:
+            self.progress.advance(position - self.told)
+            self.told = position
+
+
+def _import_text(
+    store: Store, text: IO[str], codec: str, now: str, read: _BytesRead
+) -> ImportSummary:
     problems = _Problems()
     reader = csv.reader(text)
     try:
@@ -274,6 +304,7 @@ def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSum
         try:
             for line, cells in _logical_rows_after_header(reader):
                 checker.check(line, cells)
+                read.row()
         except csv.Error as exc:
             problems.add(
                 reader.line_num,
@@ -289,6 +320,7 @@ def _import_text(store: Store, text: IO[str], codec: str, now: str) -> ImportSum
                 details=problems.details(),
             )
         writer.flush()
+        read.tell()
         summary.orders = len(checker.seen)
         summary.new = writer.count_orders() - before
         summary.updated = summary.orders - summary.new

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from crossship.errors import ConfigError, UsageError
-from crossship.i18n import _
+from crossship.i18n import Part, Text, _
 from crossship.statuses import Status
 from crossship.timeutil import Clock
 
@@ -103,6 +103,8 @@ class Mall:
     # field's own check): raises UsageError, returns warnings (Amazon: Other needs a name)
     carrier_check: Callable[[str, dict[str, str | None]], list[str]] | None = None
     manual_file: bool = False  # `export feed` writes its file for an upload by hand (Amazon)
+    unit: str = "request"  # what one batch is called in messages (Amazon: "feed")
+    lost_lookup: str = ""  # the call that finds a lost submission, for messages ("getFeeds")
     # credentials and keys that run out (issue 14): health(store_row, now) -> [(level, text)],
     # level "warning" (near the end) or "critical" (ended); pure: no call, no secret, no write
     health: Callable[[dict, datetime], Sequence[tuple[str, str]]] | None = None
@@ -134,8 +136,8 @@ class StoreContext:
 
 @dataclass(frozen=True)
 class OrderCheck:
-    errors: list[str]  # what to fix; any → the order is `error`, not sent
-    warnings: list[str]
+    errors: Sequence[Part]  # what to fix; any → the order is `error`, not sent (Messages: kept)
+    warnings: Sequence[Part]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,7 @@ class Prepared(NamedTuple):
     items: list[dict]
     carrier: dict | None
     refs: dict
-    warnings: list[str]
+    warnings: Sequence[Part]
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,8 @@ class Outcome:
 
     order_no: str
     status: Status  # success, error, notify_failed, result_failed, pending
-    message: str = ""  # the mall's own words (code: message) kept as written
-    warnings: list[str] = field(default_factory=list)
+    message: Part = ""  # the mall's own words (code: message) kept as written, or ours
+    warnings: Sequence[Part] = field(default_factory=list)
     refs: dict[str, Any] = field(default_factory=dict)  # kept in order_refs
 
 
@@ -203,7 +205,7 @@ class Reconciled:
     kind: str  # one of RECONCILED_KINDS
     mall_id: str | None = None  # adopt
     outcomes: list[Outcome] = field(default_factory=list)  # verdicts; orders not named → pending
-    message: str = ""
+    message: Text = ""
 
     def __post_init__(self) -> None:
         if self.kind not in RECONCILED_KINDS:
@@ -230,7 +232,7 @@ class Result:
     """
 
     outcomes: dict[str, Outcome]
-    notes: list[str] = field(default_factory=list)
+    notes: Sequence[Part] = field(default_factory=list)
     processed: int | None = None
     successful: int | None = None
 

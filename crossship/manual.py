@@ -251,7 +251,7 @@ class OrderNote:
     """Why an order was refused, or what the operator should know about it."""
 
     order_no: str
-    text: str | Message  # a Message: the mall's checks (shown in the reader's language)
+    text: i18n.Text  # Messages: the mall's checks (shown in the reader's language)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from itertools import islice
 from typing import Any
 
 from crossship import malls
+from crossship.i18n import Part, Text
 from crossship.malls import OfflineSession, Request
 from crossship.store import Store
 
@@ -22,8 +23,9 @@ CHUNK = 1000  # orders read, checked and encoded at a time: memory stays flat
 class Checked:
     ready: list[Any] = field(default_factory=list)  # orders that passed (as kept), in given order
     requests: list[Request] = field(default_factory=list)  # what the mall is sent for them
-    errors: list[tuple[dict, str]] = field(default_factory=list)  # (order, what to fix)
-    warnings: list[tuple[str, str]] = field(default_factory=list)  # (order_no, warning)
+    # (order, what to fix): the check's messages, parts of one message kept with their keys
+    errors: list[tuple[dict, Text]] = field(default_factory=list)
+    warnings: list[tuple[str, Part]] = field(default_factory=list)  # (order_no, warning)
 
     @property
     def rows(self) -> int:
@@ -79,7 +81,7 @@ def _passing(
                 refs=order_refs,
             )
             if check.errors:
-                checked.errors.append((order, "; ".join(check.errors)))
+                checked.errors.append((order, list(check.errors)))
                 continue
             checked.warnings.extend((order_no, w) for w in check.warnings)
             checked.ready.append(order if keep is None else keep(order))

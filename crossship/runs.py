@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from crossship import i18n, shell
 from crossship import mail as mailer
-from crossship import shell
 from crossship.errors import CrossshipError
-from crossship.i18n import N_
+from crossship.i18n import N_, Part, Text
+from crossship.progress import Progress
 from crossship.statuses import Status
-from crossship.store import StatusChange, Store
+from crossship.store import Store
 from crossship.timeutil import Clock, from_db, local_iso, to_db
 
 EARLY_GRACE = timedelta(seconds=60)  # a cron run that fires up to 60 s early still counts as due
@@ -51,7 +53,7 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
 
 
 def not_due(
-    store: Store, row: dict, job: str, now: datetime, said: list[str] | None = None
+    store: Store, row: dict, job: str, now: datetime, said: list[Text] | None = None
 ) -> str | None:
     """Why a store's job is skipped now (the 15-minute guard), or None when it is due.
 
@@ -86,19 +88,24 @@ class StoreRun:
     feed_ids: list[str] = field(default_factory=list)
     batch_ids: list[int] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)  # final statuses given in this run
+    # messages are Text: ours as Messages, shown in the reader's (stderr) or the mail's language
     failures: list[dict] = field(default_factory=list)  # orders that ended badly, with why
     warnings: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # run-level failures: exit 1
-    notes: list[str] = field(default_factory=list)
-    said: list[str] = field(default_factory=list)  # said on stderr even without -v (not -q)
+    problems: list[Text] = field(default_factory=list)  # run-level failures: exit 1
+    notes: list[Text] = field(default_factory=list)
+    said: list[Text] = field(default_factory=list)  # said on stderr even without -v (not -q)
     moved: int = 0
-    mail_error: str | None = None
+    mail_error: Text | None = None
 
     def count(self, status: str) -> int:
         return self.statuses.get(status, 0)
 
     def add_outcome(
-        self, order: dict, status: Status, message: str = "", warnings: list[str] | None = None
+        self,
+        order: dict,
+        status: Status,
+        message: Text = "",
+        warnings: Sequence[Part] | None = None,
     ) -> None:
         self.statuses[status.value] += 1
         if status not in (Status.SUCCESS, Status.PENDING, Status.IN_PROGRESS):
@@ -130,10 +137,11 @@ class StoreRun:
             "batch_ids": self.batch_ids,
             "statuses": dict(self.statuses),
             "moved": self.moved,
-            "problems": self.problems,
-            "notes": self.said + self.notes,
+            # the run record is read by machines (`auto status --format json`): English
+            "problems": [i18n.render(p, "en") for p in self.problems],
+            "notes": [i18n.render(n, "en") for n in self.said + self.notes],
             "warnings": len(self.warnings),
-            "mail_error": self.mail_error,
+            "mail_error": i18n.render(self.mail_error, "en") or None,
         }
 
 
@@ -178,7 +186,7 @@ class MailDigest:
 
 def mail_digest(run: StoreRun, language: str) -> MailDigest:
     def text(message: Any) -> str:
-        shown = message.render(language) if hasattr(message, "render") else str(message or "")
+        shown = i18n.render(message, language)
         return shown if len(shown) <= MAIL_MESSAGE_CHARS else shown[: MAIL_MESSAGE_CHARS - 1] + "…"
 
     counts: Counter = Counter(
@@ -263,27 +271,62 @@ def send_mail(
         run.mail_error = f"the result mail could not be sent: {type(exc).__name__}: {exc}"
 
 
-def end_batch(
-    store: Store,
-    batch: dict,
-    status: Status,
-    message: str,
-    state: str,
-    clock: Clock,
-    run: StoreRun,
+T = TypeVar("T")
+log = logging.getLogger("crossship.runs")
+JOB_MAIL = {
+    "notify": ("notify", "mail_notify.txt.j2"),
+    "results": ("results", "mail_results.txt.j2"),
+}
+
+
+def each_store(
+    job: str,
+    rows: Sequence[dict],
+    work: Callable[[Store, dict, StoreRun], T],
     *,
-    count: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Give every order still in the batch one status, and the batch its end state."""
-    orders = store.batch_orders(batch["id"])
-    store.finish_batch(
-        batch,
-        [StatusChange(o["order_no"], status, message) for o in orders],
-        state=state,
-        now=to_db(clock()),
-        batch_changes={"last_error": message, **(extra or {})},
-    )
-    if count:
-        for order in orders:
-            run.add_outcome(order, status, message)
+    store: Store,
+    db_path: Path,
+    clock: Clock,
+    jobs: int,
+    mail_transport: Transport | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[tuple[StoreRun, T | None]]:
+    """``work(worker_store, row, run)`` for each store on the bounded pool, cron-safe.
+
+    Everything a store raises is caught: an unexpected exception is that store's failed run
+    (one line in ``run.problems``, the traceback at -vv), recorded and mailed like any other;
+    the next store runs. In store order (as the pool yields them), each run that did not skip is
+    mailed with its mall's subject and recorded, then yielded with what ``work`` returned.
+    ``progress`` counts the stores done.
+    """
+    from crossship import malls  # late: the registry loads the mall packages
+    from crossship.pool import describe, map_stores
+
+    def task(worker: Store, row: dict) -> tuple[StoreRun, T | None]:
+        run = StoreRun(store=row["name"], job=job, started_at=clock(), dry_run=dry_run)
+        try:
+            return run, work(worker, row, run)
+        except Exception as exc:  # one store's failure, expected or not, stops no other
+            log.debug("store %s: %s failed", row["name"], job, exc_info=True)
+            run.problems.append(describe(exc))
+            return run, None
+
+    def failed(row: dict, exc: Exception) -> tuple[StoreRun, T | None]:
+        run = StoreRun(store=row["name"], job=job, started_at=clock(), dry_run=dry_run)
+        run.problems.append(describe(exc))
+        return run, None
+
+    mall_of = {r["name"]: r["mall"] for r in rows}
+    subject_key, template = JOB_MAIL[job]
+    if progress is not None:
+        progress.add(len(rows))
+    for run, extra in map_stores(rows, task, failed, open_store=lambda: Store(db_path), jobs=jobs):
+        if progress is not None:
+            progress.advance()
+        if not (run.skipped or run.dry_run):
+            mall = malls.find(mall_of[run.store])
+            subject = mall.subjects[subject_key] if mall else f"(CROSSMALL) crossship {job}"
+            send_mail(store, db_path, run, subject, template, mail_transport)
+            record(store, run, clock())
+        yield run, extra

@@ -1077,7 +1077,7 @@ class Store:
         rows: Sequence[tuple[int, str, str, str]],
         now: str,
         expected: dict[str, str] | None = None,
-        warnings: dict[str, str] | None = None,
+        warnings: Mapping[str, Text] | None = None,
     ) -> dict:
         """Record a batch with its exact feed bytes and row map, and set its orders ``in_progress``.
 

@@ -4,17 +4,20 @@ a long-held lock, a mall's expiry warnings, and the json shape."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import notify_helpers
 import pytest
 from notify_helpers import FEED_ID, NO_CODE, STORE, T0, Env, order, report_en
 
+from crossship import check as check_module
+from crossship import malls
 from crossship.check import check
 from crossship.lock import RunLock, holder
 from crossship.paths import lock_path
@@ -330,3 +333,21 @@ def test_a_stopped_store_is_not_asked_about_its_keys(env: Env) -> None:
     env.store.set_started(STORE, False)
     report = check(env.db_path, env.clock(), hooks={"amazon": pytest.fail})
     assert report.exit_code == 0
+
+
+def test_a_registered_mall_health_shows_in_the_command(env: Env) -> None:
+    healthy_cycle(env)  # 27 November, 05:00 UTC
+    ends = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def health(row: dict, now: datetime) -> list[tuple[str, str]]:
+        left = (ends - now).days
+        return [("warning", f"the licence ends in {left} days")] if left <= 2 else []
+
+    malls.register(dataclasses.replace(malls.get("amazon"), health=health))
+    assert "amazon" in check_module.mall_hooks()
+    assert checked(env)[0].exit_code == 0  # 3 days left
+
+    env.clock.now = datetime(2026, 11, 29, 6, tzinfo=UTC)
+    lines = checked(env)[1]
+
+    assert f"WARNING: {STORE}: the licence ends in 1 days" in lines

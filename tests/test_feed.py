@@ -21,6 +21,7 @@ from crossship.amazon.feed import (
     feed_lines,
 )
 from crossship.errors import ConfigError, CrossshipError
+from crossship.i18n import render
 
 SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 SAMPLE_HEADERS = {
@@ -232,7 +233,7 @@ def test_split_parent_and_child_with_items_each_send_their_own_package() -> None
 
 def only_error(check: Check) -> str:
     assert len(check.errors) == 1, check.errors
-    return check.errors[0]
+    return render(check.errors[0], "en")
 
 
 def test_a_good_order_passes_without_warnings() -> None:
@@ -380,14 +381,14 @@ def test_every_problem_is_reported_at_once() -> None:
     order = make_order(ship_date=None, mall_order_id="x", tracking_number="a\tb")
     check = check_order(order, [item(1, "1", 0)], None, "utf-8")
     assert len(check.errors) == 5
-    assert all("`crossship" in error for error in check.errors)
+    assert all("`crossship" in render(error, "en") for error in check.errors)
 
 
 @pytest.mark.parametrize("tracking", [None, "", "  "])
 def test_blank_tracking_number_is_a_warning(tracking: str | None) -> None:
     check = check_order(make_order(tracking_number=tracking), [], make_carrier(), "utf-8")
     assert check.ok
-    (warning,) = check.warnings
+    warning = render(check.warnings, "en")
     assert "配送番号 (tracking_number) is blank" in warning and "Valid Tracking Rate" in warning
 
 
@@ -406,7 +407,8 @@ def test_split_order_without_item_lines_is_a_warning(
     order = make_order(**changes)
     check = check_order(order, [], make_carrier(), "utf-8", is_split_parent=is_split_parent)
     assert check.ok
-    (warning,) = check.warnings
+    warning = render(check.warnings, "en")
+    assert len(check.warnings) == 1
     assert "split order (注文分割) without item lines" in warning and "overwrites" in warning
     with_items = check_order(
         order,

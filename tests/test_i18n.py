@@ -4,6 +4,7 @@ the mail setting (Japanese by default); click's own texts are translated too."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -232,3 +233,73 @@ def test_table_headings_follow_the_language_and_machine_output_keeps_its_fields(
         assert run(["--lang", "ja", "orders", "list", "--format", fmt]).stdout == en_csv
     shown = run(["--lang", "ja", "orders", "show", "A1"]).stdout
     assert "管理番号" in shown and "商品行:" in shown and "履歴 (新しい順):" in shown
+
+
+# ----------------------------------------------------------------------------- the demo
+
+# Amazon's own words in the demo (its processing report): never translated
+AMAZON_CODES = ("18028:", "99101:", "99102:")
+
+
+def _demo(lang: str, tmp_path) -> str:  # noqa: ANN001
+    done = subprocess.run(
+        [sys.executable, "-m", "crossship", "demo"],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("CROSSSHIP_", "LC_"))},
+            "LANG": lang,
+            "LANGUAGE": "",
+        },
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    # kept beside the test's files, to see what is still left in one language or the other
+    (tmp_path / f"demo-{lang}.txt").write_text(out, encoding="utf-8")
+    return out
+
+
+def _english_of_ours(out: str) -> list[str]:
+    """Lines with English words that are not a command, an option or Amazon's own message."""
+    found = []
+    for line in out.splitlines():
+        if line.startswith("$ crossship") or any(code in line for code in AMAZON_CODES):
+            continue
+        words = re.sub(r"`[^`]*`", "", line)  # commands to type stay as they are
+        words = re.sub(r"\(?crossship [^)]*\)?", "", words)
+        if re.search(r"\b[A-Za-z]+ [a-z]+ [a-z]+\b", words):
+            found.append(line)
+    return found
+
+
+def test_the_demo_speaks_japanese_but_for_amazons_own_words(tmp_path) -> None:  # noqa: ANN001
+    out = _demo("ja_JP.UTF-8", tmp_path)
+    # the run lines of notify run and results fetch
+    assert re.search(r"^amazon-main: 送信 8 件, フィード [0-9]+, 警告 1$", out, re.M)
+    assert "amazon-main: 結果を取得したフィード 1 件, エラー 1, 正常 7, 移動 7, 警告 2" in out
+    # the checks' warning on order 10004, in the mail and in the history (kept as its key)
+    blank = "配送番号 (tracking_number) が空です: 配送番号なしで送信するため、追跡可能率"
+    assert out.count(blank) == 2
+    # a carrier without Amazon ship-method
+    assert "警告: 配送便 '日本郵便' にAmazon配送方法 (ship-method) がありません" in out
+    # Amazon's own messages stay as Amazon wrote them
+    assert "18028: Your order cannot be found" in out
+    assert "99102: The tracking-number field is blank." in out
+    assert _english_of_ours(out) == []
+    for english in ("sent 8 orders", "feeds with results", "is blank: it is sent", "ship-method:"):
+        assert english not in out
+
+
+def test_the_demo_in_english_with_lang_c(tmp_path) -> None:  # noqa: ANN001
+    out = _demo("C", tmp_path)
+    assert re.search(r"^amazon-main: sent 8 orders, feed [0-9]+, warnings 1$", out, re.M)
+    assert "amazon-main: 1 feeds with results, エラー 1, 正常 7, moved 7, warnings 2" in out
+    blank = "配送番号 (tracking_number) is blank: it is sent without one"
+    assert out.count(blank) == 2  # the mail (set to English by the demo) and the history
+    assert "Warning: carrier '日本郵便' has no Amazon ship-method" in out
+    assert "18028: Your order cannot be found" in out
+    # nothing of ours in Japanese but CROSS MALL's own names (statuses, 処理フェーズ, ...), the
+    # example data and the mail subjects
+    assert "送信 8 件" not in out and "が空です" not in out and "メール" not in out
+    assert "was run." in out  # the mails follow the demo's language

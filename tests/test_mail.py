@@ -62,11 +62,12 @@ def test_notify_mail_lists_counts_feed_id_and_every_failed_order(
     assert FEED_ID in body
     assert "エラー: 2 件" in body
     assert "通知失敗: 0 件" in body
+    # the checks' messages in the mail's language (Japanese by default)
     assert (
-        "管理番号 A00003 (注文番号 250-0000003-0000003) [エラー] 発送日 (ship_date) is missing"
+        "管理番号 A00003 (注文番号 250-0000003-0000003) [エラー] 発送日 (ship_date) がありません"
         in (body)
     )
-    assert "管理番号 A00004" in body and "has no Amazon carrier-code" in body
+    assert "管理番号 A00004" in body and "配送業者コード (carrier-code) がありません" in body
     assert_no_secret(body)
 
 

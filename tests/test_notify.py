@@ -165,7 +165,7 @@ def test_blank_tracking_number_is_sent_with_a_warning(env: Env) -> None:
     assert env.status("A00001") == "in_progress"
     (warning,) = result.runs[0].warnings
     assert warning["order_no"] == "A00001"
-    assert "Valid Tracking Rate" in warning["message"]
+    assert "Valid Tracking Rate" in str(warning["message"])
     (row,) = env.history("A00001")  # the warning is flagged on the 連携中 history row too
     assert row["warning"] == 1 and "Valid Tracking Rate" in row["message"]
 

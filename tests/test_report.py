@@ -11,15 +11,41 @@ from hypothesis import strategies as st
 
 from crossship.amazon.report import (
     BatchOutcome,
+    OrderOutcome,
     ProcessingReport,
     ReportRow,
     SentRow,
     decode_report,
-    outcomes,
     parse_report,
 )
+from crossship.amazon.report import outcomes as kept_outcomes
 from crossship.errors import ReportParseError
+from crossship.i18n import Message, render
 from crossship.statuses import Status
+
+
+def outcomes(report: ProcessingReport, sent: list[SentRow]) -> BatchOutcome:
+    """The outcomes as an English reader sees them (ours are kept as Messages)."""
+    batch = kept_outcomes(report, sent)
+    return BatchOutcome(
+        orders={
+            no: OrderOutcome(o.order_no, o.status, render(o.message, "en"), o.warnings)
+            for no, o in batch.orders.items()
+        },
+        notes=[render(n, "en") for n in batch.notes],  # type: ignore[misc]
+    )
+
+
+def test_our_remarks_on_a_report_are_kept_as_messages_and_shown_in_japanese() -> None:
+    report = ProcessingReport(processed=3, successful=3, rows=())
+    batch = kept_outcomes(report, [*THREE, SentRow(4, "D", "250-0000004-0000004", "")])
+    (note,) = batch.notes
+    assert isinstance(note, Message)
+    assert note.render("en") == "Amazon processed 3 records, 4 were sent"
+    assert "Amazon" in note.render("ja") and "were sent" not in note.render("ja")
+    unknown = batch.orders["D"].message
+    assert isinstance(unknown, Message) and "セラーセントラル" in unknown.render("ja")
+
 
 SAMPLES = Path(__file__).parent / "fixtures" / "amazon"
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"

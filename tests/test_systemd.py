@@ -27,7 +27,15 @@ def unit(name: str) -> configparser.ConfigParser:
 
 def cron_commands() -> list[str]:
     lines = (ROOT / "crontab.example").read_text(encoding="utf-8").splitlines()
-    return [line.split(None, 5)[5] for line in lines if line.startswith("*/15 ")]
+    jobs = [line.split(None, 5)[5] for line in lines if line.startswith("*/15 ")]
+    return [command.strip() for job in jobs for command in job.split(";")]
+
+
+def test_cron_runs_both_jobs_one_after_the_other_so_they_never_meet_the_lock() -> None:
+    lines = (ROOT / "crontab.example").read_text(encoding="utf-8").splitlines()
+    jobs = [line for line in lines if line.startswith("*/15 ")]
+    assert jobs == ["*/15 * * * * crossship -q notify run; crossship -q results fetch"]
+    assert cron_commands() == ["crossship -q notify run", "crossship -q results fetch"]
 
 
 @pytest.mark.parametrize("job", JOBS)

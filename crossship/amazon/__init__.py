@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossship.errors import UsageError
+from crossship.i18n import N_, _
 from crossship.malls import CarrierField, Limits, Mall, Secret, Setting
 from crossship.shell import word as q
 
@@ -30,7 +31,7 @@ RESULTS_SUBJECT = "(CROSSMALL)Amazon出荷通知結果取得処理(自動)のお
 
 def _marketplace(value: str) -> str:
     if not value:
-        raise UsageError("--marketplace-id must not be empty")
+        raise UsageError(_("--marketplace-id must not be empty"))
     return value
 
 
@@ -40,7 +41,11 @@ def _template(value: str) -> str:
     try:
         Path(value).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--template {value!r} cannot be read as UTF-8 text: {exc}") from None
+        raise UsageError(
+            _("--template {path} cannot be read as UTF-8 text: {error}").format(
+                path=repr(value), error=exc
+            )
+        ) from None
     return value
 
 
@@ -48,22 +53,24 @@ def _carrier_check(name: str, values: dict[str, str | None]) -> list[str]:
     """Amazon's rules for a carrier's fields (CROSS MALL help, Q2); returns the warnings."""
     code = values.get("amazon_carrier_code")
     if not code:
-        raise UsageError("--amazon-carrier-code must not be empty (Amazon Japan requires it)")
+        raise UsageError(_("--amazon-carrier-code must not be empty (Amazon Japan requires it)"))
     if code.lower() == "other" and not values.get("amazon_carrier_name"):
         raise UsageError(
-            "--amazon-carrier-code Other needs --amazon-carrier-name: the carrier's name as "
-            "Amazon should show it"
+            _(
+                "--amazon-carrier-code Other needs --amazon-carrier-name: the carrier's name as "
+                "Amazon should show it"
+            )
         )
     return [] if values.get("amazon_ship_method") else [ship_method_warning(name)]
 
 
 def ship_method_warning(carrier: str) -> str:
-    return (
-        f"carrier {carrier!r} has no Amazon ship-method: Amazon accepts its orders but warns "
+    return _(
+        "carrier {carrier} has no Amazon ship-method: Amazon accepts its orders but warns "
         "「ship-methodの項目が記入されていないか入力内容が無効です」 (CROSS MALL help, Q2); "
-        f"set one with `crossship config carrier add {q(carrier)} --amazon-carrier-code ... "
+        "set one with `crossship config carrier add {name} --amazon-carrier-code ... "
         "--amazon-ship-method TEXT`"
-    )
+    ).format(carrier=repr(carrier), name=q(carrier))
 
 
 def _open(context: StoreContext) -> MallSession:
@@ -88,32 +95,35 @@ MALL = Mall(
         release_after=timedelta(minutes=10),
     ),
     settings=(
-        Setting("seller_id", "--seller-id", "The seller (merchant) id at the mall."),
+        Setting("seller_id", "--seller-id", N_("The seller (merchant) id at the mall.")),
         Setting(
             "marketplace_id",
             "--marketplace-id",
-            f"Amazon marketplace (default {JP_MARKETPLACE}, Amazon.co.jp).",
+            N_("Amazon marketplace (default A1VC38T7YXB528, Amazon.co.jp)."),
             default=JP_MARKETPLACE,
             check=_marketplace,
         ),
         Setting(
             "token_url",
             "--token-url",
-            f"Token URL (Amazon default {LWA_TOKEN_URL}); https, or http only to loopback.",
+            N_(
+                "Token URL (Amazon default https://api.amazon.com/auth/o2/token); https, or http "
+                "only to loopback."
+            ),
             kind="url",
             default=LWA_TOKEN_URL,
         ),
         Setting(
             "encoding",
             "--encoding",
-            "Feed encoding: utf-8 (default) or cp932 (sent as Shift_JIS).",
+            N_("Feed encoding: utf-8 (default) or cp932 (sent as Shift_JIS)."),
             kind="choice",
             choices=ENCODINGS,
         ),
         Setting(
             "template",
             "--template",
-            'Jinja2 feed template overriding the built-in one ("" resets it).',
+            N_('Jinja2 feed template overriding the built-in one ("" resets it).'),
             kind="path",
             check=_template,
             metavar="FILE",
@@ -128,20 +138,25 @@ MALL = Mall(
         CarrierField(
             "amazon_carrier_code",
             "--amazon-carrier-code",
-            "Amazon carrier-code, e.g. 'Yamato Transport', 'Sagawa Express', 'Japan Post', Other.",
+            N_(
+                "Amazon carrier-code, e.g. 'Yamato Transport', 'Sagawa Express', 'Japan Post', "
+                "Other."
+            ),
             needed=True,
         ),
         CarrierField(
             "amazon_carrier_name",
             "--amazon-carrier-name",
-            "Carrier name (needed with Other).",
+            N_("Carrier name (needed with Other)."),
             metavar="TEXT",
         ),
         CarrierField(
             "amazon_ship_method",
             "--amazon-ship-method",
-            "Amazon ship-method (Amazon配送方法), e.g. 宅急便; without it Amazon warns "
-            "(CROSS MALL help, Q2).",
+            N_(
+                "Amazon ship-method (Amazon配送方法), e.g. 宅急便; without it Amazon warns "
+                "(CROSS MALL help, Q2)."
+            ),
             metavar="TEXT",
         ),
     ),
@@ -156,4 +171,6 @@ MALL = Mall(
     console="Seller Central",
     carrier_check=_carrier_check,
     manual_file=True,
+    unit="feed",
+    lost_lookup="getFeeds",
 )

@@ -33,6 +33,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import AmazonError, ConfigError
+from crossship.i18n import N_, Message
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -114,7 +115,7 @@ class _Failure:
     """One failed attempt, before it is known whether it will be retried."""
 
     outcome: str
-    message: str
+    message: str | Message
     retryable: bool
     status: int | None = None
     code: str | None = None
@@ -258,13 +259,15 @@ class AmazonClient:
             body = self._json_object("getFeeds", response, ())
             feeds = body.get("feeds")
             if not isinstance(feeds, list) or not all(isinstance(f, dict) for f in feeds):
-                raise self._error("getFeeds", "not_sent", "Amazon answered without a feeds list")
+                raise self._error(
+                    "getFeeds", "not_sent", Message("Amazon answered without a feeds list")
+                )
             yield feeds
             token = body.get("nextToken")
             if not token:
                 return
             if token in seen:  # a server repeating itself must not keep a cron run busy forever
-                raise self._error("getFeeds", "not_sent", "Amazon repeated a nextToken")
+                raise self._error("getFeeds", "not_sent", Message("Amazon repeated a nextToken"))
             seen.add(token)
             params = {"nextToken": token}  # the model: nextToken must be the only parameter
 
@@ -296,7 +299,9 @@ class AmazonClient:
             return content, charset
         if compression.upper() != "GZIP":
             raise self._error(
-                "download", "not_sent", f"unknown compressionAlgorithm {compression!r}"
+                "download",
+                "not_sent",
+                Message("unknown compressionAlgorithm {value}", {"value": repr(compression)}),
             )
         return self._gunzip(content), charset
 
@@ -309,8 +314,11 @@ class AmazonClient:
             raise self._error(
                 "download",
                 "not_sent",
-                f"the report is compressed with GZIP but cannot be decompressed ({exc}); "
-                "it is truncated or corrupt",
+                Message(
+                    "the report is compressed with GZIP but cannot be decompressed ({error}); "
+                    "it is truncated or corrupt",
+                    {"error": str(exc)},
+                ),
             ) from None
 
     # ---- LWA ------------------------------------------------------------------------------
@@ -325,8 +333,10 @@ class AmazonClient:
             raise self._error(
                 "token",
                 "not_sent",
-                "the LWA credentials are incomplete: set the client id, client secret and "
-                "refresh token of this store",
+                Message(
+                    "the LWA credentials are incomplete: set the client id, client secret and "
+                    "refresh token of this store"
+                ),
             )
         form = {
             "grant_type": "refresh_token",
@@ -347,7 +357,7 @@ class AmazonClient:
         try:
             check_url(url, "the document URL Amazon gave")
         except ConfigError as exc:
-            raise self._error(op, "not_sent", exc.message) from None
+            raise self._error(op, "not_sent", exc.kept) from None
         return self._send(op, method, url, **kwargs)
 
     def _send(self, op: str, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -429,17 +439,29 @@ class AmazonClient:
         host = urlsplit(url).hostname or "?"
         if isinstance(exc, _NOT_NETWORK):
             return _Failure(
-                "not_sent", f"{op}: the request could not be made ({_reason(exc)})", False
+                "not_sent",
+                Message(
+                    "{op}: the request could not be made ({reason})",
+                    {"op": op, "reason": _reason(exc)},
+                ),
+                False,
             )
         if op == "token":
-            message = f"could not get an LWA access token from {host} ({_reason(exc)})"
+            message = Message(
+                "could not get an LWA access token from {host} ({reason})",
+                {"host": host, "reason": _reason(exc)},
+            )
             return _Failure("not_sent", message, True)
         if _failed_before_sending(exc):
-            message = f"could not reach {host} ({_reason(exc)}); nothing was sent"
+            message = Message(
+                "could not reach {host} ({reason}); nothing was sent",
+                {"host": host, "reason": _reason(exc)},
+            )
             return _Failure("not_sent", message, op in IDEMPOTENT)
-        message = (
-            f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
-            "whether Amazon received it is unknown"
+        message = Message(
+            "the connection to {host} failed after the request was sent ({reason}); "
+            "whether Amazon received it is unknown",
+            {"host": host, "reason": _reason(exc)},
         )
         return _Failure("unknown", message, op in IDEMPOTENT)
 
@@ -451,12 +473,18 @@ class AmazonClient:
             # throttled: Amazon refused the call before acting on it
             return _Failure("not_sent", text, True, status, code, retry_after)
         if op == "token":
-            text += "; check the LWA client id, client secret and refresh token of this store"
+            text = Message(
+                "{error}; check the LWA client id, client secret and refresh token of this store",
+                {"error": text},
+            )
             return _Failure("not_sent", text, status >= 500, status, code, retry_after)
         if status >= 500:
             return _Failure("unknown", text, op in IDEMPOTENT, status, code, retry_after)
         if op in SP_API and status in (401, 403):
-            text += " (a renewed access token was refused too: check the app's authorization)"
+            text = Message(
+                "{error} (a renewed access token was refused too: check the app's authorization)",
+                {"error": text},
+            )
         return _Failure("rejected", text, False, status, code)
 
     def _json_object(self, op: str, response: requests.Response, required: tuple[str, ...]) -> dict:
@@ -471,14 +499,17 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                f"Amazon answered {response.status_code} with a body that is not JSON: {snippet!r}",
+                Message(
+                    "Amazon answered {status} with a body that is not JSON: {snippet}",
+                    {"status": response.status_code, "snippet": repr(snippet)},
+                ),
                 status=response.status_code,
             ) from None
         if not isinstance(body, dict):
             raise self._error(
                 op,
                 outcome,
-                "Amazon answered with JSON that is not an object",
+                Message("Amazon answered with JSON that is not an object"),
                 status=response.status_code,
             )
         missing = [
@@ -488,7 +519,7 @@ class AmazonClient:
             raise self._error(
                 op,
                 outcome,
-                f"Amazon's answer lacks {', '.join(missing)}",
+                Message("Amazon's answer lacks {fields}", {"fields": ", ".join(missing)}),
                 status=response.status_code,
             )
         return body
@@ -499,22 +530,44 @@ class AmazonClient:
         if isinstance(value, str) and SAFE_ID.fullmatch(value):
             return value
         raise self._error(
-            op, outcome, f"Amazon's answer has an unusable {what} {str(value)[:80]!r}"
+            op,
+            outcome,
+            Message(
+                "Amazon's answer has an unusable {what} {value}",
+                {"what": what, "value": repr(str(value)[:80])},
+            ),
         )
 
     def _error(
         self,
         op: str,
         outcome: str,
-        message: str,
+        message: str | Message,
         *,
         status: int | None = None,
         code: str | None = None,
     ) -> AmazonError:
-        text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
-        return AmazonError(
-            self._scrub(text), outcome=outcome, status=status, code=code, operation=op
-        )
+        """The error of a call, its message kept as a Message (the run's mail shows it in the
+        mail's language), named by the operation."""
+        if isinstance(message, str):
+            text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
+            kept: str | Message = self._scrub(text)
+        elif message.render("en").startswith(f"{op}: "):  # already named
+            kept = self._scrub_message(message)
+        else:
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+        return AmazonError(kept, outcome=outcome, status=status, code=code, operation=op)
+
+    def _scrub_message(self, message: Message) -> Message:
+        args = {
+            name: self._scrub_message(value)
+            if isinstance(value, Message)
+            else self._scrub(value)
+            if isinstance(value, str)
+            else value
+            for name, value in message.args.items()
+        }
+        return Message(message.key, args)
 
     def _scrub(self, text: str) -> str:
         """Blank out any secret an answer might have echoed back."""
@@ -557,20 +610,23 @@ def _snippet(content: bytes) -> str:
     return " ".join(text.split())[:SNIPPET_CHARS]
 
 
-def _describe_error(op: str, response: requests.Response) -> tuple[str | None, str]:
+def _describe_error(op: str, response: requests.Response) -> tuple[str | None, Message]:
     """``(code, message)`` for a non-2xx answer: SP-API JSON, LWA JSON, S3 XML or anything."""
     status = f"{response.status_code}"
-    who = "the document storage (S3)" if op in S3 else "Amazon"
+    who: str | Message = Message("the document storage (S3)") if op in S3 else "Amazon"
     content = response.content
     xml = _s3_error(content)
     if xml is not None:
         code, message = xml
-        text = f"{op}: {who} answered {status} {code}: {message}"
+        args = {"op": op, "who": who, "status": status, "code": code, "message": message}
         if code == "SignatureDoesNotMatch" and op == "upload":
-            text += (
-                " (the upload's Content-Type must equal the contentType given to "
-                "createFeedDocument)"
+            text = Message(
+                "{op}: {who} answered {status} {code}: {message} (the upload's Content-Type "
+                "must equal the contentType given to createFeedDocument)",
+                args,
             )
+        else:
+            text = Message("{op}: {who} answered {status} {code}: {message}", args)
         return code, text
     try:
         body = json.loads(content)
@@ -579,12 +635,25 @@ def _describe_error(op: str, response: requests.Response) -> tuple[str | None, s
     described = _json_error(body)
     if described is not None:
         json_code, message = described
-        return json_code, f"{op}: {who} answered {status} {message}"
+        return json_code, Message(
+            "{op}: {who} answered {status} {message}",
+            {"op": op, "who": who, "status": status, "message": message},
+        )
     reason = f" {response.reason}" if response.reason else ""
     if not content.strip():
-        return None, f"{op}: {who} answered {status}{reason} with an empty body"
-    kind = "JSON without an error list" if body is not None else "a body that is not JSON"
-    return None, f"{op}: {who} answered {status}{reason} with {kind}: {_snippet(content)!r}"
+        return None, Message(
+            "{op}: {who} answered {status}{reason} with an empty body",
+            {"op": op, "who": who, "status": status, "reason": reason},
+        )
+    args = {"op": op, "who": who, "status": status, "reason": reason}
+    args["body"] = repr(_snippet(content))
+    if body is not None:
+        return None, Message(
+            "{op}: {who} answered {status}{reason} with JSON without an error list: {body}", args
+        )
+    return None, Message(
+        "{op}: {who} answered {status}{reason} with a body that is not JSON: {body}", args
+    )
 
 
 def _json_error(body: object) -> tuple[str | None, str] | None:
@@ -647,24 +716,24 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, "the host name could not be resolved"),
-    (ConnectionRefusedError, "connection refused"),
-    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
-    (ConnectionResetError, "connection reset"),
-    (RemoteDisconnected, "the server closed the connection without answering"),
-    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
-    (requests.ConnectTimeout, "no connection within the connect timeout"),
-    (requests.ReadTimeout, "no answer within the read timeout"),
-    (requests.exceptions.SSLError, "TLS failed"),
+    (socket.gaierror, N_("the host name could not be resolved")),
+    (ConnectionRefusedError, N_("connection refused")),
+    (ssl.SSLCertVerificationError, N_("the TLS certificate could not be verified")),
+    (ConnectionResetError, N_("connection reset")),
+    (RemoteDisconnected, N_("the server closed the connection without answering")),
+    (requests.exceptions.ChunkedEncodingError, N_("the answer was cut off")),
+    (requests.ConnectTimeout, N_("no connection within the connect timeout")),
+    (requests.ReadTimeout, N_("no answer within the read timeout")),
+    (requests.exceptions.SSLError, N_("TLS failed")),
 )
 
 
-def _reason(exc: requests.RequestException) -> str:
+def _reason(exc: requests.RequestException) -> Message | str:
     """A short cause in words: requests' own text repeats the URL, query and signature included."""
     causes = list(_causes(exc))
     for kind, words in _REASONS:
         if any(isinstance(e, kind) for e in causes):
-            return words
+            return Message(words)
     if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
+        return Message("connection failed")
     return type(exc).__name__

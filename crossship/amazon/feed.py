@@ -22,6 +22,7 @@ from typing import Any, Literal
 import jinja2
 
 from crossship.errors import ConfigError, CrossshipError
+from crossship.i18n import N_, Message, Part, _
 from crossship.shell import word as q
 
 # feed encoding setting -> (Python codec, contentType for createFeedDocument and the upload PUT)
@@ -56,8 +57,10 @@ def _encoding_key(encoding: str) -> str:
     if key not in ENCODINGS:
         choices = ", ".join(ENCODINGS)
         raise ConfigError(
-            f"unknown feed encoding {encoding!r}: choose one of {choices} "
-            "(`crossship config store set STORE --encoding utf-8`)"
+            _(
+                "unknown feed encoding {encoding}: choose one of {choices} "
+                "(`crossship config store set STORE --encoding utf-8`)"
+            ).format(encoding=repr(encoding), choices=choices)
         )
     return key
 
@@ -86,8 +89,9 @@ _feed_values = attrgetter(*FEED_FIELDS)
 class Check:
     """The verdict on one order before sending."""
 
-    errors: list[str] = field(default_factory=list)  # why it cannot be sent; each says what to fix
-    warnings: list[str] = field(default_factory=list)  # sent anyway, but the user should know
+    # kept as Messages: they go on the order and in the history, shown in the reader's language
+    errors: list[Part] = field(default_factory=list)  # why it cannot be sent; each says what to fix
+    warnings: list[Part] = field(default_factory=list)  # sent anyway, but the user should know
 
     @property
     def ok(self) -> bool:
@@ -167,25 +171,38 @@ def check_order(
         problem = _value_problem(value, codec)
         if problem is None:
             continue
-        text, encoding_is_why = problem
-        if encoding_is_why:
+        if problem.key == _CANNOT_HOLD:
             store = _text(order.get("store")) or "STORE"
-            fix += (
-                ", or set the store's encoding with "
-                f"`crossship config store set {q(store)} --encoding utf-8`"
+            fix = Message(
+                "{fix}, or set the store's encoding with "
+                "`crossship config store set {store} --encoding utf-8`",
+                {"fix": fix, "store": q(store)},
             )
-        errors.append(f"{name} {text}: {fix}")
+        errors.append(
+            Message("{field} {problem}: {fix}", {"field": name, "problem": problem, "fix": fix})
+        )
     return Check(errors=errors, warnings=_warnings(order, items, order_no, is_split_parent))
 
 
-def _check_ship_date(order: dict[str, Any], order_no: str) -> list[str]:
+def _check_ship_date(order: dict[str, Any], order_no: str) -> list[Part]:
     value = order.get("ship_date")
     if value is not None and _is_real_date(str(value)):
         return []
-    fix = f"set it with `crossship orders update {q(order_no)} --ship-date YYYY-MM-DD`"
     if value is None or not str(value).strip():
-        return [f"発送日 (ship_date) is missing: {fix}"]
-    return [f"発送日 (ship_date) {str(value)!r} is not a date YYYY-MM-DD: {fix}"]
+        return [
+            Message(
+                "発送日 (ship_date) is missing: set it with "
+                "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+                {"order_no": q(order_no)},
+            )
+        ]
+    return [
+        Message(
+            "発送日 (ship_date) {value} is not a date YYYY-MM-DD: set it with "
+            "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+            {"value": repr(str(value)), "order_no": q(order_no)},
+        )
+    ]
 
 
 def _is_real_date(value: str) -> bool:
@@ -199,19 +216,29 @@ def _is_real_date(value: str) -> bool:
     return True
 
 
-def _check_mall_order_id(order: dict[str, Any]) -> list[str]:
-    fix = "correct it in the order file and re-import it with `crossship orders import FILE`"
+def _check_mall_order_id(order: dict[str, Any]) -> list[Part]:
     value = _text(order.get("mall_order_id"))
     if not value.strip():
-        return [f"注文番号 (mall_order_id) is missing: {fix}"]
+        return [
+            Message(
+                "注文番号 (mall_order_id) is missing: correct it in the order file and re-import "
+                "it with `crossship orders import FILE`"
+            )
+        ]
     if not _MALL_ORDER_ID.fullmatch(value):
-        return [f"注文番号 (mall_order_id) {value!r} is not NNN-NNNNNNN-NNNNNNN: {fix}"]
+        return [
+            Message(
+                "注文番号 (mall_order_id) {value} is not NNN-NNNNNNN-NNNNNNN: correct it in the "
+                "order file and re-import it with `crossship orders import FILE`",
+                {"value": repr(value)},
+            )
+        ]
     return []
 
 
 def _check_carrier(
     order: dict[str, Any], carrier: dict[str, Any] | None, order_no: str
-) -> list[str]:
+) -> list[Part]:
     name = _text(order.get("carrier")).strip()
     code = _text(carrier.get("amazon_carrier_code")).strip() if carrier else ""
     if name and carrier is not None and code and code != "Other":
@@ -219,31 +246,33 @@ def _check_carrier(
     choose = f"`crossship orders update {q(order_no)} --carrier NAME`"
     register = f"`crossship config carrier add {q(name)} --amazon-carrier-code CODE`"
     if not name:
-        problem = f"配送便 (carrier) is missing: set it with {choose}"
+        problem = Message("配送便 (carrier) is missing: set it with {choose}", {"choose": choose})
     elif carrier is None:
-        problem = (
-            f"配送便 (carrier) {name!r} is not a registered carrier: register it with {register} "
-            f"or choose another with {choose}"
+        problem = Message(
+            "配送便 (carrier) {name} is not a registered carrier: register it with {register} "
+            "or choose another with {choose}",
+            {"name": repr(name), "register": register, "choose": choose},
         )
     elif not code:
-        problem = (
-            f"配送便 (carrier) {name!r} has no Amazon carrier-code (配送業者コード), required by "
-            f"Amazon Japan: set it with {register}"
+        problem = Message(
+            "配送便 (carrier) {name} has no Amazon carrier-code (配送業者コード), required by "
+            "Amazon Japan: set it with {register}",
+            {"name": repr(name), "register": register},
         )
     elif code == "Other" and not _text(carrier.get("amazon_carrier_name")).strip():
-        problem = (
-            f"配送便 (carrier) {name!r} has carrier-code Other but no Amazon carrier-name "
-            f"(配送業者名), which Amazon then requires: set it with `crossship config carrier add "
-            f"{name} --amazon-carrier-code Other --amazon-carrier-name TEXT`"
+        problem = Message(
+            "配送便 (carrier) {name} has carrier-code Other but no Amazon carrier-name "
+            "(配送業者名), which Amazon then requires: set it with `crossship config carrier add "
+            "{carrier} --amazon-carrier-code Other --amazon-carrier-name TEXT`",
+            {"name": repr(name), "carrier": name},
         )
     else:
         return []
     return [problem]
 
 
-def _check_items(items: list[dict[str, Any]]) -> list[str]:
-    fix = "correct the order file and re-import it with `crossship orders import FILE`"
-    errors = []
+def _check_items(items: list[dict[str, Any]]) -> list[Part]:
+    errors: list[Part] = []
     for item in items:
         quantity = item.get("quantity")
         # bool is an int subclass, but True is no quantity
@@ -251,8 +280,12 @@ def _check_items(items: list[dict[str, Any]]) -> list[str]:
             isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1
         ):
             errors.append(
-                f"数量 (quantity) {quantity!r} of item line {item.get('line')} is not a positive "
-                f"whole number: {fix}"
+                Message(
+                    "数量 (quantity) {quantity} of item line {line} is not a positive whole "
+                    "number: correct the order file and re-import it with "
+                    "`crossship orders import FILE`",
+                    {"quantity": repr(quantity), "line": item.get("line")},
+                )
             )
     with_ids = _item_lines(items)
     if with_ids and len(with_ids) < len(items):
@@ -261,8 +294,12 @@ def _check_items(items: list[dict[str, Any]]) -> list[str]:
             str(i.get("line")) for i in items if not _text(i.get("item_id")).strip()
         )
         errors.append(
-            f"注文商品番号 (item_id) is missing on item line(s) {missing} while other lines have "
-            f"one: give every line its order-item-id, or none, and {fix}"
+            Message(
+                "注文商品番号 (item_id) is missing on item line(s) {lines} while other lines have "
+                "one: give every line its order-item-id, or none, and correct the order file and "
+                "re-import it with `crossship orders import FILE`",
+                {"lines": missing},
+            )
         )
     return errors
 
@@ -279,23 +316,33 @@ def _free_text_values(
     items: list[dict[str, Any]],
     carrier: dict[str, Any] | None,
     order_no: str,
-) -> Iterable[tuple[str, str, str]]:
+) -> Iterable[tuple[Message, str, Message]]:
     """(field named for the user, value, how to fix it) for each free-text value of the feed."""
     yield (
-        "配送番号 (tracking_number)",
+        Message("配送番号 (tracking_number)"),
         _text(order.get("tracking_number")),
-        f"change it with `crossship orders update {q(order_no)} --tracking-number NUMBER`",
+        Message(
+            "change it with `crossship orders update {order_no} --tracking-number NUMBER`",
+            {"order_no": q(order_no)},
+        ),
     )
     if carrier is not None:
         name = _text(carrier.get("name") or order.get("carrier"))
-        fix = f"change the carrier with `crossship config carrier add {q(name)} ...`"
+        fix = Message(
+            "change the carrier with `crossship config carrier add {carrier} ...`",
+            {"carrier": q(name)},
+        )
         for key, label in CARRIER_TEXT_FIELDS.items():
-            yield f"{label} ({key}) of carrier {name!r}", _text(carrier.get(key)), fix
+            field_name = Message(
+                "{label} ({key}) of carrier {carrier}",
+                {"label": label, "key": key, "carrier": repr(name)},
+            )
+            yield field_name, _text(carrier.get(key)), fix
     for item in _item_lines(items):
         yield (
-            f"注文商品番号 (item_id) of item line {item.get('line')}",
+            Message("注文商品番号 (item_id) of item line {line}", {"line": item.get("line")}),
             _text(item.get("item_id")),
-            "correct the order file and re-import it with `crossship orders import FILE`",
+            Message("correct the order file and re-import it with `crossship orders import FILE`"),
         )
 
 
@@ -311,23 +358,34 @@ def _writable(
     return _value_problem("".join(values), codec) is None
 
 
-def _value_problem(value: str, codec: str) -> tuple[str, bool] | None:
-    """Why ``value`` cannot be written into the feed, and whether the encoding is why; or None."""
+_BREAKS_ROWS = N_("contains {char}, which would break the feed's rows")
+_CANNOT_HOLD = N_("contains {char}, which the feed encoding {codec} cannot hold")
+
+
+def _value_problem(value: str, codec: str) -> Message | None:
+    """Why ``value`` cannot be written into the feed (``_CANNOT_HOLD``: the encoding is why), or
+    None."""
     bad = _FORBIDDEN.search(value)
     if bad:
-        return f"contains {_describe(bad.group())}, which would break the feed's rows", False
+        return Message(_BREAKS_ROWS, {"char": _describe(bad.group())})
     try:
         value.encode(codec)
     except UnicodeEncodeError as exc:
         char = exc.object[exc.start]
-        return f"contains {_describe(char)}, which the feed encoding {codec} cannot hold", True
+        return Message(_CANNOT_HOLD, {"char": _describe(char), "codec": codec})
     return None
 
 
-def _describe(char: str) -> str:
-    names = {"\t": "a tab", "\r": "a carriage return (CR)", "\n": "a line feed (LF)"}
-    if char in names:
-        return names[char]
+_CHAR_NAMES = {
+    "\t": Message("a tab"),
+    "\r": Message("a carriage return (CR)"),
+    "\n": Message("a line feed (LF)"),
+}
+
+
+def _describe(char: str) -> Message | str:
+    if char in _CHAR_NAMES:
+        return _CHAR_NAMES[char]
     name = unicodedata.name(char, "control character")
     shown = repr(char) if unicodedata.category(char).startswith("C") else f"'{char}'"
     return f"{shown} (U+{ord(char):04X} {name})"
@@ -338,20 +396,26 @@ def _warnings(
     items: list[dict[str, Any]],
     order_no: str,
     is_split_parent: bool,
-) -> list[str]:
-    warnings = []
+) -> list[Part]:
+    warnings: list[Part] = []
     if not _text(order.get("tracking_number")).strip():
         warnings.append(
-            "配送番号 (tracking_number) is blank: it is sent without one, which lowers the Valid "
-            "Tracking Rate (追跡可能率); set it with "
-            f"`crossship orders update {q(order_no)} --tracking-number NUMBER`"
+            Message(
+                "配送番号 (tracking_number) is blank: it is sent without one, which lowers the "
+                "Valid Tracking Rate (追跡可能率); set it with "
+                "`crossship orders update {order_no} --tracking-number NUMBER`",
+                {"order_no": q(order_no)},
+            )
         )
     is_split = bool(_text(order.get("split_from")).strip()) or is_split_parent
     if is_split and not _item_lines(items):
         warnings.append(
-            "split order (注文分割) without item lines (注文商品番号, item_id): Amazon keeps one "
-            "tracking number per order, so the later notification of the split orders overwrites "
-            "this one; import the item lines with their item_id to send each package separately"
+            Message(
+                "split order (注文分割) without item lines (注文商品番号, item_id): Amazon keeps "
+                "one tracking number per order, so the later notification of the split orders "
+                "overwrites this one; import the item lines with their item_id to send each "
+                "package separately"
+            )
         )
     return warnings
 
@@ -381,7 +445,11 @@ class FeedRenderer:
             while pieces := list(islice(output, _PIECES)):
                 encoded.append(self._encode(pieces, lines))
         except jinja2.TemplateError as exc:
-            raise ConfigError(f"feed template {self.template_source} failed: {exc}") from exc
+            raise ConfigError(
+                _("feed template {template} failed: {error}").format(
+                    template=self.template_source, error=exc
+                )
+            ) from exc
         return b"".join(encoded)
 
     def _encode(self, pieces: list[str], lines: Sequence[FeedLine]) -> bytes:
@@ -425,8 +493,12 @@ class FeedRenderer:
                 return data, count
             if count == 1:
                 raise CrossshipError(
-                    f"order {chunk[0].order_no}: its {len(chunk)} feed row(s) alone make a feed "
-                    f"of {len(data)} bytes, over the limit of {max_bytes}"
+                    _(
+                        "order {order_no}: its {rows} feed row(s) alone make a feed of {size} "
+                        "bytes, over the limit of {limit}"
+                    ).format(
+                        order_no=chunk[0].order_no, rows=len(chunk), size=len(data), limit=max_bytes
+                    )
                 )
             count = max(1, min(count - 1, count * max_bytes // len(data)))
 
@@ -447,8 +519,10 @@ class FeedRenderer:
                 bad = _FORBIDDEN.search(value)
                 if bad:
                     raise CrossshipError(
-                        f"order {line.order_no}: {name} contains {_describe(bad.group())}, "
-                        "which would break the feed's rows; correct the order and send it again"
+                        _(
+                            "order {order_no}: {field} contains {char}, which would break the "
+                            "feed's rows; correct the order and send it again"
+                        ).format(order_no=line.order_no, field=name, char=_describe(bad.group()))
                     )
 
     def _encoding_error(self, lines: Sequence[FeedLine], char: str) -> CrossshipError:
@@ -456,13 +530,22 @@ class FeedRenderer:
             for name, value in zip(FEED_FIELDS, _feed_values(line), strict=True):
                 if char in value:
                     return CrossshipError(
-                        f"order {line.order_no}: {name} contains {_describe(char)}, which the "
-                        f"feed encoding {self.codec} cannot hold; correct the order or set the "
-                        "store's encoding to utf-8"
+                        _(
+                            "order {order_no}: {field} contains {char}, which the feed encoding "
+                            "{codec} cannot hold; correct the order or set the store's encoding "
+                            "to utf-8"
+                        ).format(
+                            order_no=line.order_no,
+                            field=name,
+                            char=_describe(char),
+                            codec=self.codec,
+                        )
                     )
         return ConfigError(
-            f"feed template {self.template_source} contains {_describe(char)}, which the feed "
-            f"encoding {self.codec} cannot hold: edit the template"
+            _(
+                "feed template {template} contains {char}, which the feed encoding {codec} "
+                "cannot hold: edit the template"
+            ).format(template=self.template_source, char=_describe(char), codec=self.codec)
         )
 
 
@@ -502,10 +585,14 @@ def _compiled(
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound as exc:
-        raise ConfigError(f"feed template {template_path or name} not found") from exc
+        raise ConfigError(
+            _("feed template {template} not found").format(template=template_path or name)
+        ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(
-            f"feed template {template_path or name}, line {exc.lineno}: {exc.message}"
+            _("feed template {template}, line {line}: {error}").format(
+                template=template_path or name, line=exc.lineno, error=exc.message
+            )
         ) from exc
 
 

@@ -22,6 +22,7 @@ from crossship.amazon.client import (
 )
 from crossship.amazon.report import SentRow, decode_report, outcomes, parse_report
 from crossship.errors import AmazonError, ConfigError, CrossshipError, ReportParseError
+from crossship.i18n import Message, _
 from crossship.malls import (
     Accepted,
     OrderCheck,
@@ -64,7 +65,9 @@ class AmazonSession:
         missing = secrets.missing()
         if missing:
             raise ConfigError(
-                f"store {store_row['name']!r} has no Amazon credentials: set " + ", ".join(missing)
+                _("store {store} has no Amazon credentials: set {missing}").format(
+                    store=repr(store_row["name"]), missing=", ".join(missing)
+                )
             )
         credentials = Credentials(  # missing() is empty: all three are set
             client_id=secrets.get("client_id"),
@@ -91,7 +94,7 @@ class AmazonSession:
     @property
     def _api(self) -> AmazonClient:
         if self.client is None:
-            raise CrossshipError("internal: an offline Amazon session cannot call Amazon")
+            raise CrossshipError(_("internal: an offline Amazon session cannot call Amazon"))
         return self.client
 
     # --------------------------------------------------------------------- checking, encoding
@@ -176,25 +179,32 @@ class AmazonSession:
             return Reconciled(
                 "adopt",
                 mall_id=candidates[0],
-                message=f"its lost submission was found at Amazon as feed {candidates[0]}",
+                message=Message(
+                    "its lost submission was found at Amazon as feed {feed_id}",
+                    {"feed_id": candidates[0]},
+                ),
             )
         if candidates:
             return Reconciled(
                 "ambiguous",
-                message=(
-                    f"Amazon shows {len(candidates)} feeds that could be this batch "
-                    f"({', '.join(candidates)}): check the orders in Seller Central"
+                message=Message(
+                    "Amazon shows {count} feeds that could be this batch ({feed_ids}): check the "
+                    "orders in Seller Central",
+                    {"count": len(candidates), "feed_ids": ", ".join(candidates)},
                 ),
             )
         if self.now() - started >= MALL.limits.release_after:  # both on Amazon's clock
             return Reconciled(
                 "release",
-                message=(
+                message=Message(
                     "Amazon never created a feed for this batch; back to 未連携 to be sent again"
                 ),
             )
         return Reconciled(
-            "wait", message="no feed at Amazon yet for its lost submission; checked again next run"
+            "wait",
+            message=Message(
+                "no feed at Amazon yet for its lost submission; checked again next run"
+            ),
         )
 
     def follow_up(self, due: Sequence[dict]) -> list[Outcome]:
@@ -220,7 +230,9 @@ class AmazonSession:
                 # a DONE report always has its summary: nothing means the download was cut
                 # (a truncated Content-Encoding: gzip decodes to nothing), so fetch it again
                 raise AmazonError(
-                    f"download: the processing report {document_id} came empty",
+                    _("download: the processing report {document_id} came empty").format(
+                        document_id=document_id
+                    ),
                     outcome="not_sent",
                     operation="download",
                 )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from crossship.errors import ReportParseError
+from crossship.i18n import N_, Message, Part, _
 from crossship.statuses import Status
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def parse_report(text: str) -> ProcessingReport:
     lines = _strip_bom(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     pos = _skip_blank(lines, 0)
     if pos == len(lines):
-        raise ReportParseError("the processing report is empty")
+        raise ReportParseError(_("the processing report is empty"))
     if lines[pos].lstrip()[:1] in ("<", "{", "["):
         # markup or JSON can contain lines that look like counts; never read one as a report
         raise _not_a_report(text)
@@ -235,8 +236,10 @@ def _has_any(text: str, words: Iterable[str]) -> bool:
 
 def _not_a_report(text: str) -> ReportParseError:
     return ReportParseError(
-        f"not an Amazon flat-file processing report: found {_describe(text)}; expected a summary "
-        "line followed by the numbers of records processed and successful"
+        _(
+            "not an Amazon flat-file processing report: found {found}; expected a summary "
+            "line followed by the numbers of records processed and successful"
+        ).format(found=_describe(text))
     )
 
 
@@ -245,13 +248,13 @@ def _describe(text: str) -> str:
     head = _strip_bom(text).lstrip()
     lowered = head[:200].lower()
     if lowered.startswith("<?xml") or "<amazonenvelope" in lowered:
-        return "an XML document (an XML processing report?)"
+        return _("an XML document (an XML processing report?)")
     if lowered.startswith(("<!doctype html", "<html")) or "<body" in lowered:
-        return "an HTML page"
+        return _("an HTML page")
     if lowered.startswith(("{", "[")):
         return "JSON"
     first = head.split("\n", 1)[0].strip()
-    return f"text starting {first[:60]!r}"
+    return _("text starting {text}").format(text=repr(first[:60]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,8 +282,10 @@ def _read_table(lines: list[str], pos: int) -> tuple[ReportRow, ...]:
     first = lines[pos].split("\t")
     if len(first) < 4:
         raise ReportParseError(
-            "the processing report's table heading has "
-            f"{len(first)} column(s), expected at least 4: {lines[pos][:80]!r}"
+            _(
+                "the processing report's table heading has {count} column(s), expected at "
+                "least 4: {line}"
+            ).format(count=len(first), line=repr(lines[pos][:80]))
         )
     if _cell_int(first[0]) is not None:
         # no heading: data rows straight after the summary
@@ -360,8 +365,9 @@ def _row(cells: list[str], columns: _Columns, line_no: int) -> ReportRow:
     record_no = _cell_int(record_text)
     if record_text and record_no is None:
         raise ReportParseError(
-            f"line {line_no} of the processing report: record number {record_text[:40]!r} "
-            "is not a number"
+            _("line {line} of the processing report: record number {value} is not a number").format(
+                line=line_no, value=repr(record_text[:40])
+            )
         )
     message = _cell(cells, columns.message)
     if columns.message == columns.width - 1 and len(cells) > columns.width:
@@ -393,7 +399,9 @@ def _kind(text: str, line_no: int) -> str:
         return "error"
     # an unknown type could be either; deciding for the seller would hide a failed notification
     raise ReportParseError(
-        f"line {line_no} of the processing report: unknown error type {text[:40]!r}"
+        _("line {line} of the processing report: unknown error type {value}").format(
+            line=line_no, value=repr(text[:40])
+        )
     )
 
 
@@ -416,14 +424,17 @@ class SentRow:
 class OrderOutcome:
     order_no: str
     status: Status
-    message: str  # errors ("code: message") joined with "; "; "" for clean success
+    # errors ("code: message", Amazon's words) joined with "; ", or ours (a Message); "" for
+    # clean success
+    message: Part
     warnings: list[str]  # "code: message" of each Warning row
 
 
 @dataclass
 class BatchOutcome:
     orders: dict[str, OrderOutcome]  # one per distinct order_no of the sent rows, in feed order
-    notes: list[str]  # batch-level remarks: count mismatch, file-level warnings, unmatched rows
+    # batch-level remarks: count mismatch, file-level warnings, unmatched rows
+    notes: list[Message]
 
 
 class _SentIndex:
@@ -459,7 +470,7 @@ def _is_file_level(row: ReportRow) -> bool:
     return row.record_no in (0, None) or not row.order_id
 
 
-def _where(row: ReportRow) -> str:
+def _where(row: ReportRow) -> Part:
     parts = []
     if row.record_no is not None:
         parts.append(f"record {row.record_no}")
@@ -467,7 +478,8 @@ def _where(row: ReportRow) -> str:
         parts.append(f"order-id {row.order_id}")
     if row.order_item_id:
         parts.append(f"order-item-id {row.order_item_id}")
-    return ", ".join(parts) or "no record"
+    # Amazon's own column names, as in its report
+    return ", ".join(parts) if parts else Message("no record")
 
 
 def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
@@ -483,14 +495,14 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
     # only the orders the report names get lists: most of 100,000 orders are clean successes
     errors: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
-    notes: list[str] = []
+    notes: list[Message] = []
     unmatched_errors: list[str] = []
     index = _SentIndex(sent)
 
     for row in report.rows:
         entry = _entry(row)
         if row.kind == "fatal" and _is_file_level(row):
-            notes.append(f"Amazon rejected the whole feed: {entry}")
+            notes.append(Message("Amazon rejected the whole feed: {entry}", {"entry": entry}))
             for no in order_nos:
                 errors.setdefault(no, []).append(entry)
             continue
@@ -501,29 +513,46 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
                 bucket.setdefault(no, []).append(entry)
         elif row.kind == "warning":
             if row.order_id or row.record_no not in (0, None):
-                notes.append(f"warning for {_where(row)}, which matches no row sent: {entry}")
+                notes.append(
+                    Message(
+                        "warning for {where}, which matches no row sent: {entry}",
+                        {"where": _where(row), "entry": entry},
+                    )
+                )
             else:
-                notes.append(f"warning for the whole feed: {entry}")
+                notes.append(Message("warning for the whole feed: {entry}", {"entry": entry}))
         else:
             unmatched_errors.append(entry)
-            notes.append(f"{row.kind} for {_where(row)}, which matches no row sent: {entry}")
+            kinds = {
+                "error": N_("error for {where}, which matches no row sent: {entry}"),
+                "fatal": N_("fatal for {where}, which matches no row sent: {entry}"),
+            }
+            notes.append(Message(kinds[row.kind], {"where": _where(row), "entry": entry}))
 
     unmatched = (
-        "Amazon reported an error that matches no order of this batch ("
-        + "; ".join(_unique(unmatched_errors))
-        + "): it may concern this order, check it in Seller Central"
-        if unmatched_errors
-        else ""
-    )
-    unaccounted = _unaccounted(report, sent)
-    if unaccounted:
-        if report.processed is None or report.processed == len(sent):
-            notes.append(unaccounted)  # (a count that differs has its own note below)
-        unaccounted = (
-            f"{unaccounted}: the report may be another feed's, so whether Amazon received this "
-            "order is unknown; check it in Seller Central"
+        Message(
+            "Amazon reported an error that matches no order of this batch ({entries}): it may "
+            "concern this order, check it in Seller Central",
+            {"entries": "; ".join(_unique(unmatched_errors))},
         )
-    unknown = "; ".join(m for m in (unmatched, unaccounted) if m)
+        if unmatched_errors
+        else None
+    )
+    why = _unaccounted(report, sent)
+    unaccounted = None
+    if why:
+        if report.processed is None or report.processed == len(sent):
+            notes.append(why)  # (a count that differs has its own note below)
+        unaccounted = Message(
+            "{why}: the report may be another feed's, so whether Amazon received this order is "
+            "unknown; check it in Seller Central",
+            {"why": why},
+        )
+    unknown: Message | None
+    if unmatched and unaccounted:
+        unknown = Message("{first}; {second}", {"first": unmatched, "second": unaccounted})
+    else:
+        unknown = unmatched or unaccounted
     orders = {
         no: _order_outcome(no, errors.get(no, ()), warnings.get(no, ()), unknown)
         for no in order_nos
@@ -532,7 +561,7 @@ def outcomes(report: ProcessingReport, sent: Sequence[SentRow]) -> BatchOutcome:
     return BatchOutcome(orders=orders, notes=notes)
 
 
-def _unaccounted(report: ProcessingReport, sent: Sequence[SentRow]) -> str:
+def _unaccounted(report: ProcessingReport, sent: Sequence[SentRow]) -> Message | None:
     """Why the report does not account for every row sent ("" when it does).
 
     A report is ours only when Amazon processed exactly the rows we sent and every order id and
@@ -540,21 +569,20 @@ def _unaccounted(report: ProcessingReport, sent: Sequence[SentRow]) -> str:
     createFeed answer) must never turn our orders 正常.
     """
     if report.processed is None:
-        return "Amazon's report gives no count of the records it processed"
+        return Message("Amazon's report gives no count of the records it processed")
     if report.processed != len(sent):
-        return (
-            f"Amazon's report counts {_records(report.processed)} processed, {len(sent)} were sent"
+        return Message(
+            "Amazon's report counts {records} processed, {sent} were sent",
+            {"records": _records(report.processed), "sent": len(sent)},
         )
     ours = {row.order_id for row in sent}
     foreign = _unique(
         [row.order_id for row in report.rows if row.order_id and row.order_id not in ours]
     )
     if foreign:
-        return (
-            "Amazon's report names order ids this batch did not send ("
-            + ", ".join(foreign[:5])
-            + (", ..." if len(foreign) > 5 else "")
-            + ")"
+        return Message(
+            "Amazon's report names order ids this batch did not send ({order_ids})",
+            {"order_ids": ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")},
         )
     beyond = [  # a row without an order id is placed by its record number alone
         r.record_no
@@ -562,15 +590,18 @@ def _unaccounted(report: ProcessingReport, sent: Sequence[SentRow]) -> str:
         if not r.order_id and r.record_no is not None and r.record_no > len(sent)
     ]
     if beyond:
-        return f"Amazon's report names record {beyond[0]}, beyond the {len(sent)} sent"
-    return ""
+        return Message(
+            "Amazon's report names record {record}, beyond the {sent} sent",
+            {"record": beyond[0], "sent": len(sent)},
+        )
+    return None
 
 
 def _order_outcome(
-    order_no: str, errors: Sequence[str], warnings: Sequence[str], unmatched: str
+    order_no: str, errors: Sequence[str], warnings: Sequence[str], unmatched: Message | None
 ) -> OrderOutcome:
     """``unmatched``: the message for an order without errors of its own when the report has
-    errors matching no order ("" when it has none)."""
+    errors matching no order (None when it has none)."""
     own_errors = _unique(errors)
     if own_errors:
         return OrderOutcome(order_no, Status.ERROR, "; ".join(own_errors), _unique(warnings))
@@ -584,15 +615,17 @@ def _unique(items: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items)) if items else []
 
 
-def _count_notes(report: ProcessingReport, sent_count: int) -> list[str]:
+def _count_notes(report: ProcessingReport, sent_count: int) -> list[Message]:
     """Remarks when Amazon's counts do not add up; they never change a status by themselves."""
-    notes: list[str] = []
+    notes: list[Message] = []
     processed, successful = report.processed, report.successful
     if processed is not None and processed != sent_count:
-        notes.append(
-            f"Amazon processed {_records(processed)}, {sent_count} "
-            f"{'was' if sent_count == 1 else 'were'} sent"
+        said = (
+            N_("Amazon processed {records}, {sent} was sent")
+            if sent_count == 1
+            else N_("Amazon processed {records}, {sent} were sent")
         )
+        notes.append(Message(said, {"records": _records(processed), "sent": sent_count}))
     if processed is not None and successful is not None:
         failed = len(
             {
@@ -603,11 +636,20 @@ def _count_notes(report: ProcessingReport, sent_count: int) -> list[str]:
         )
         if successful + failed != processed:
             notes.append(
-                f"Amazon counted {successful} successful of {_records(processed)} processed, "
-                f"but the report lists {_records(failed)} with errors"
+                Message(
+                    "Amazon counted {successful} successful of {processed} processed, but the "
+                    "report lists {failed} with errors",
+                    {
+                        "successful": successful,
+                        "processed": _records(processed),
+                        "failed": _records(failed),
+                    },
+                )
             )
     return notes
 
 
-def _records(count: int) -> str:
-    return f"{count} record" if count == 1 else f"{count} records"
+def _records(count: int) -> Message:
+    if count == 1:
+        return Message("{count} record", {"count": count})
+    return Message("{count} records", {"count": count})

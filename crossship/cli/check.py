@@ -8,6 +8,7 @@ import click
 
 from crossship.check import check
 from crossship.cli.app import App, cli, pass_app
+from crossship.i18n import ngettext
 
 
 @cli.command("check")
@@ -43,6 +44,11 @@ def check_command(app: App, store_name: str | None, fmt: str) -> None:
         for problem in report.problems:
             click.echo(problem.line())
         if not report.problems:
-            stores = f"{report.stores} store{'s' if report.stores != 1 else ''}"
-            click.echo(f"OK: no problems ({stores} checked)")
+            click.echo(
+                ngettext(
+                    "OK: no problems ({count} store checked)",
+                    "OK: no problems ({count} stores checked)",
+                    report.stores,
+                ).format(count=report.stores)
+            )
     click.get_current_context().exit(report.exit_code)

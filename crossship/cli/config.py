@@ -106,6 +106,20 @@ def store_group() -> None:
     """Stores (店舗): one shop on one mall, with its own settings and credentials."""
 
 
+class MallChoice(click.Option):
+    """``--mall``: its help names the installed malls, in the reader's language."""
+
+    HELP = N_("The mall this store is on: {malls}.")
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        return _(self.HELP).format(malls=", ".join(settings.store_malls()))
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # always the text above, translated when it is shown
+
+
 class MallOptions(click.Command):
     """A command whose flags come from the installed malls' declarations at each use (so a mall
     installed, or registered by a test, brings its flags without touching this module)."""
@@ -157,9 +171,9 @@ def _carrier_flags() -> list[click.Parameter]:
 @click.argument("name")
 @click.option(
     "--mall",
+    cls=MallChoice,
     required=True,
     metavar="MALL",
-    help="The mall this store is on: " + ", ".join(settings.store_malls()) + ".",
 )
 @pass_app
 def store_add(app: App, name: str, mall: str, **options: Any) -> None:

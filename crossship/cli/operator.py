@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import click
 
-from crossship import manual, prune
+from crossship import i18n, manual, prune
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.i18n import _
@@ -251,7 +251,9 @@ def status_set(
         app.warn(note)
     for refusal in result.refused:
         app.fail(
-            _("Refused {order_no}: {reason}").format(order_no=refusal.order_no, reason=refusal.text)
+            _("Refused {order_no}: {reason}").format(
+                order_no=refusal.order_no, reason=i18n.render(refusal.text)
+            )
         )
     moved = sum(1 for c in result.changed if c.moved_from)
     if result.move_to and result.refused:
@@ -322,11 +324,11 @@ def export_feed(
     for kind, count in sorted(result.left_out.items()):
         app.say(manual.left_out_text(kind, count))
     for warning in result.warnings:
-        app.warn(f"{warning.order_no}: {warning.text}")
+        app.warn(f"{warning.order_no}: {i18n.render(warning.text)}")
     for refusal in result.refused:
         app.fail(
             _("Left out {order_no}: {reason}").format(
-                order_no=refusal.order_no, reason=refusal.text
+                order_no=refusal.order_no, reason=i18n.render(refusal.text)
             )
         )
     if not result.feeds:

@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from crossship import i18n, importer, settings
 from crossship.cli.app import App, cli, output_options, pass_app
+from crossship.cli.progress import progress
 from crossship.errors import UsageError
 from crossship.i18n import _
 from crossship.output import headings, write_record, write_rows
@@ -91,8 +92,11 @@ def orders_import(app: App, file: str, encoding: str) -> None:
       crossship orders import examples/orders.csv
       iconv -f utf-8 -t cp932 orders.csv | crossship orders import - --encoding cp932
     """
-    with _open_source(file) as source:
-        summary = importer.import_file(app.store, source, encoding=encoding, now=to_db(app.clock()))
+    label = "importing" if file == "-" else f"importing {Path(file).name}"
+    with _open_source(file) as source, progress(app, label) as bar:
+        summary = importer.import_file(
+            app.store, source, encoding=encoding, now=to_db(app.clock()), progress=bar
+        )
     if summary.ignored_columns:
         app.warn(
             _("columns ignored (not known): {columns}").format(

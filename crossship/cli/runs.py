@@ -9,6 +9,8 @@ import click
 
 from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
+from crossship.cli.progress import progress
+from crossship.i18n import _, render
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
 from crossship.output import write_record, write_rows
@@ -61,7 +63,8 @@ def notify_run_command(
         jobs=jobs,
     )
     store = app.store  # a missing database is said before any lock file is made beside it
-    with RunLock(app.db_path, app.clock()):
+    with RunLock(app.db_path, app.clock()), progress(app, "notify run") as bar:
+        options.progress = bar
         result = notify_run(store, app.db_path, app.clock, options)
     if dry_run:
         _print_dry_run(app, result)
@@ -71,10 +74,14 @@ def notify_run_command(
 
 def _print_dry_run(app: App, result: NotifyResult) -> None:
     for feed in result.dry_feeds:
-        app.say(f"{feed.store}: would send {feed.rows} rows ({len(feed.data)} bytes)")
+        app.say(
+            _("{store}: would send {rows} rows ({size} bytes)").format(
+                store=feed.store, rows=feed.rows, size=len(feed.data)
+            )
+        )
         click.echo(feed.data, nl=False)  # bytes: written as they are, in the feed's encoding
     if not result.dry_feeds:
-        app.say("nothing would be sent")
+        app.say(_("nothing would be sent"))
 
 
 @cli.group()
@@ -95,55 +102,81 @@ def results_fetch_command(app: App, store_name: str | None, force: bool, jobs: i
     """
     store = app.store  # a missing database is said before any lock file is made beside it
     with RunLock(app.db_path, app.clock()):
-        result = results_fetch(
-            store,
-            app.db_path,
-            app.clock,
-            store_name=store_name,
-            force=force,
-            mail_transport=app.mail_transport,
-            jobs=jobs,
-        )
+        with progress(app, "results fetch") as bar:
+            result = results_fetch(
+                store,
+                app.db_path,
+                app.clock,
+                store_name=store_name,
+                force=force,
+                mail_transport=app.mail_transport,
+                jobs=jobs,
+                progress=bar,
+            )
         pruned = prune.apply_keep_days(app.store, app.clock())  # `config history --keep-days`
     _report(app, result)
     if pruned is not None and pruned.deleted:
-        app.say(f"history: {pruned.summary()}")
+        app.say(_("history: {summary}").format(summary=pruned.summary()))
     finish(app)
 
 
 def _report(app: App, result: NotifyResult) -> None:
-    """One line per store on stderr; failures always, the rest unless -q."""
+    """One line per store on stderr; failures always, the rest unless -q. The runs' messages
+    (Messages, or the malls' own words) are shown in the reader's language."""
     if not result.runs:
-        app.say("nothing to do: no Amazon store is started (`crossship auto start STORE`)")
+        app.say(_("nothing to do: no Amazon store is started (`crossship auto start STORE`)"))
     for run in result.runs:
         if run.skipped:
-            app.say(f"{run.store}: skipped, {run.skipped}")
+            app.say(
+                _("{store}: skipped, {reason}").format(store=run.store, reason=render(run.skipped))
+            )
         elif run.dry_run:
             # a rehearsal shows every order it would refuse or warn about, -v or not
             for failure in run.failures:
                 app.say(
-                    f"{run.store}: would be {failure['status_label']}: "
-                    f"{failure['order_no']}: {failure['message']}"
+                    _("{store}: would be {status}: {order_no}: {message}").format(
+                        store=run.store,
+                        status=failure["status_label"],
+                        order_no=failure["order_no"],
+                        message=render(failure["message"]),
+                    )
                 )
             for warning in run.warnings:
-                app.say(f"{run.store}: warning: {warning['order_no']}: {warning['message']}")
+                app.say(
+                    _("{store}: warning: {order_no}: {message}").format(
+                        store=run.store,
+                        order_no=warning["order_no"],
+                        message=render(warning["message"]),
+                    )
+                )
         else:
             for line in run.said:
-                app.say(f"{run.store}: {line}")
+                app.say(f"{run.store}: {render(line)}")
             app.say(f"{run.store}: {_describe(run)}")
             if app.verbose:
                 for note in run.notes:
-                    app.say(f"  note: {note}")
+                    app.say(_("  note: {note}").format(note=render(note)))
                 for warning in run.warnings:
-                    app.say(f"  warning: {warning['order_no']}: {warning['message']}")
+                    app.say(
+                        _("  warning: {order_no}: {message}").format(
+                            order_no=warning["order_no"], message=render(warning["message"])
+                        )
+                    )
                 for failure in run.failures:
                     app.say(
-                        f"  {failure['status_label']}: {failure['order_no']}: {failure['message']}"
+                        f"  {failure['status_label']}: {failure['order_no']}: "
+                        f"{render(failure['message'])}"
                     )
         for problem in run.problems:
-            app.fail(f"Error: {run.store}: {problem}")
+            app.fail(
+                _("Error: {store}: {problem}").format(store=run.store, problem=render(problem))
+            )
         if run.mail_error:
-            app.fail(f"Error: {run.store}: {run.mail_error}")
+            app.fail(
+                _("Error: {store}: {problem}").format(
+                    store=run.store, problem=render(run.mail_error)
+                )
+            )
         needing = {s: run.count(s) for s in OPERATOR_STATUSES if run.count(s)}
         if app.quiet and needing and not run.dry_run:
             # cron mails MAILTO on any output: the operator hears of them even when the
@@ -153,7 +186,11 @@ def _report(app: App, result: NotifyResult) -> None:
                 ["crossship", "orders", "list", "--store", shell.word(run.store)]
                 + [part for s in needing for part in ("--api-status", s)]
             )
-            app.fail(f"{run.store}: {sum(needing.values())} orders need you ({counts}): {command}")
+            app.fail(
+                _("{store}: {count} orders need you ({counts}): {command}").format(
+                    store=run.store, count=sum(needing.values()), counts=counts, command=command
+                )
+            )
 
 
 # the API statuses that stay until the operator acts (エラー, 通知失敗, 通知結果取得失敗)
@@ -163,16 +200,16 @@ OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 def _describe(run: StoreRun) -> str:
     parts = []
     if run.job == "notify":
-        parts.append(f"sent {run.sent} orders")
+        parts.append(_("sent {count} orders").format(count=run.sent))
         if run.feed_ids:
-            parts.append("feed " + ", ".join(run.feed_ids))
+            parts.append(_("feed {ids}").format(ids=", ".join(run.feed_ids)))
     else:
-        parts.append(f"{len(run.feed_ids)} feeds with results")
+        parts.append(_("{count} feeds with results").format(count=len(run.feed_ids)))
     parts += [f"{label_of(k)} {n}" for k, n in sorted(run.statuses.items())]
     if run.moved:
-        parts.append(f"moved {run.moved}")
+        parts.append(_("moved {count}").format(count=run.moved))
     if run.warnings:
-        parts.append(f"warnings {len(run.warnings)}")
+        parts.append(_("warnings {count}").format(count=len(run.warnings)))
     return ", ".join(parts)
 
 
@@ -250,7 +287,9 @@ def batches_show(app: App, batch_id: int, part: str, fmt: str) -> None:
     if part != "summary":
         data = batch["feed"] if part == "feed" else batch["report"]
         if data is None:
-            app.fail(f"Error: batch {batch_id} has no {part} yet")
+            app.fail(
+                _("Error: batch {batch_id} has no {part} yet").format(batch_id=batch_id, part=part)
+            )
         else:
             click.echo(data, nl=False)  # bytes: written as they are
         finish(app)
@@ -273,10 +312,10 @@ def batches_show(app: App, batch_id: int, part: str, fmt: str) -> None:
     feed, report = view.pop("feed"), view.pop("report")
     view["order_nos"] = ", ".join(view["order_nos"])
     write_record(view, "table", sys.stdout)
-    click.echo("\n--- feed sent ---")
+    click.echo("\n" + _("--- feed sent ---"))
     click.echo(feed, nl=False)
-    click.echo("\n--- Amazon's processing report ---")
-    click.echo(report if report is not None else "(none yet)")
+    click.echo("\n" + _("--- Amazon's processing report ---"))
+    click.echo(report if report is not None else _("(none yet)"))
 
 
 def _codec(encoding: str) -> str:

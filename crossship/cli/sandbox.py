@@ -14,9 +14,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from crossship import i18n
 from crossship.amazon import MALL as AMAZON
 from crossship.cli.app import App, cli, pass_app
 from crossship.errors import CrossshipError, ExitCode
+from crossship.i18n import DEFAULT_MAIL_LANGUAGE, _
 from crossship.mail import Mail, MailSettings
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.secrets import env_name
@@ -98,14 +100,20 @@ def sandbox_serve(
     try:
         server = SandboxServer(host, port, options, verbose=app.verbose > 0)
     except OSError as exc:
-        raise CrossshipError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise CrossshipError(
+            _("cannot listen on {host}:{port}: {error}").format(
+                host=host, port=port, error=exc.strerror
+            )
+        ) from None
     if yahoo_public_key is not None:
         try:
             server.yahoo_key_file = server.sandbox.yahoo.write_public_key(yahoo_public_key)
         except OSError as exc:
             server.stop()
             raise CrossshipError(
-                f"cannot write the Yahoo public key to {yahoo_public_key}: {exc.strerror}"
+                _("cannot write the Yahoo public key to {path}: {error}").format(
+                    path=yahoo_public_key, error=exc.strerror
+                )
             ) from None
     server.serve_forever()
 
@@ -122,8 +130,11 @@ def demo_data() -> Path:
     return Path(str(resources.files("crossship").joinpath("data", "demo_orders.csv")))
 
 
-def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
-    """The commands a new user would type, in order: configuration, import, the two cron jobs."""
+def demo_steps(
+    url: str, token_url: str, orders: Path, language: str = DEFAULT_MAIL_LANGUAGE
+) -> list[list[str]]:
+    """The commands a new user would type, in order: configuration, import, the two cron jobs.
+    The mails are set to ``language``: the demo shows them in its reader's language."""
     return [
         ["init"],
         ["config", "phase", "create", "新規受付", "--ship-date", "optional"],
@@ -141,7 +152,7 @@ def demo_steps(url: str, token_url: str, orders: Path) -> list[list[str]]:
         ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],
         ["config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", "1025",
          "--from", "crossship@example.jp", "--admin", "admin@example.jp",
-         "--notify", "shipping@example.jp"],
+         "--notify", "shipping@example.jp", "--language", language],
         ["auto", "start", DEMO_STORE],
         ["orders", "import", str(orders)],
         ["orders", "list", "--store", DEMO_STORE, "--api-status", "未連携"],
@@ -171,8 +182,10 @@ def demo(ctx: click.Context, keep: bool) -> None:
             else "CROSSSHIP_DB"
         )
         click.echo(
-            f"Note: the demo ignores {how} ({given}): it runs on its own temporary database "
-            "and its own sandbox, and changes nothing else.",
+            _(
+                "Note: the demo ignores {how} ({given}): it runs on its own temporary database "
+                "and its own sandbox, and changes nothing else."
+            ).format(how=how, given=given),
             err=True,
         )
     workdir = tempfile.mkdtemp(prefix="crossship-demo-")
@@ -186,14 +199,18 @@ def demo(ctx: click.Context, keep: bool) -> None:
         os.environ["CROSSSHIP_CREDENTIALS"] = str(Path(workdir) / "credentials.toml")
         with SandboxServer(options=options) as server:
             _sandbox_credentials(server)
-            for step in demo_steps(server.url, server.token_url, demo_data()):
+            steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current())
+            for step in steps:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
                     raise CrossshipError(
-                        f"demo step `crossship {shlex.join(step)}` ended with {code}"
+                        _("demo step `crossship {step}` ended with {code}").format(
+                            step=shlex.join(step), code=code
+                        )
                     )
                 for mail in mails:  # the mail a step would send, right after it
-                    click.echo(f"\n===== mail: {mail.subject}\n{mail.body}")
+                    heading = _("===== mail: {subject}").format(subject=mail.subject)
+                    click.echo(f"\n{heading}\n{mail.body}")
                 mails.clear()
     finally:
         for name, value in saved.items():  # the sandbox's credentials leave with it
@@ -203,7 +220,12 @@ def demo(ctx: click.Context, keep: bool) -> None:
                 os.environ[name] = value
     if keep:
         where = shlex.quote(str(app.db_path))
-        click.echo(f"\nThe demo database is {where}: try `crossship --db {where} history`.")
+        click.echo(
+            "\n"
+            + _("The demo database is {path}: try `crossship --db {path} history`.").format(
+                path=where
+            )
+        )
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
