@@ -30,6 +30,7 @@ from typing import Any
 
 from crossship import i18n
 from crossship.errors import CrossshipError, MallError, OrdersChanged, ReportParseError
+from crossship.i18n import N_, Message, Part
 from crossship.malls import (
     Accepted,
     Mall,
@@ -67,6 +68,8 @@ DROP = {"feed": b""}
 # the clock the time budget is measured on: monotonic, so a faked or jumping wall clock
 # changes nothing (tests replace it)
 monotonic: Callable[[], float] = time.monotonic
+# what one request of a mall is called in messages (``Mall.unit``)
+UNITS = (N_("feed"), N_("request"))
 
 
 class Budget:
@@ -100,9 +103,19 @@ class Cycle:
     def now(self) -> str:
         return to_db(self.clock())
 
-    def _label(self, batch: dict) -> str:
+    @property
+    def unit(self) -> Message:
+        """The mall's word for one request (feed, request), in the reader's language."""
+        return Message(self.mall.unit)
+
+    def _label(self, batch: dict) -> Message:
         mall_id = batch.get("mall_id") or batch.get("feed_id")
-        return f"batch {batch['id']}" + (f" ({self.mall.unit} {mall_id})" if mall_id else "")
+        if mall_id:
+            return Message(
+                "batch {batch_id} ({unit} {mall_id})",
+                {"batch_id": batch["id"], "unit": self.unit, "mall_id": mall_id},
+            )
+        return _batch(batch)
 
     # =========================================================================== notify run
 
@@ -114,8 +127,11 @@ class Cycle:
         if waiting:
             # nothing new is selected, checked or mailed about until the lost submission is settled
             self.run.notes.append(
-                "new orders wait for the next run: an earlier batch's submission is being "
-                f"reconciled with {self.mall.label} first"
+                Message(
+                    "new orders wait for the next run: an earlier batch's submission is being "
+                    "reconciled with {mall} first",
+                    {"mall": self.mall.label},
+                )
             )
             return
         budget = Budget(self.row.get("time_budget_minutes"))
@@ -135,8 +151,11 @@ class Cycle:
                 )
             except MallError as exc:  # a lookup (resolve) failed: nothing is marked, all wait
                 self.run.problems.append(
-                    f"{self.mall.label} could not be asked for what the orders lack "
-                    f"({exc.message}); they are sent by a later run"
+                    Message(
+                        "{mall} could not be asked for what the orders lack ({error}); they are "
+                        "sent by a later run",
+                        {"mall": self.mall.label, "error": exc.kept},
+                    )
                 )
                 return
             if not checked.ready:
@@ -148,8 +167,11 @@ class Cycle:
             # wait for the next run with their fresh data; the others go now
             changed |= again
         self.run.notes.append(
-            f"{len(changed)} orders kept changing while their {self.mall.unit} was prepared; the "
-            "rest wait for the next run"
+            Message(
+                "{count} orders kept changing while their {unit} was prepared; the rest wait for "
+                "the next run",
+                {"count": len(changed), "unit": self.unit},
+            )
         )
 
     def send_all(self, checked: Checked, budget: Budget) -> set[str] | None:
@@ -167,16 +189,21 @@ class Cycle:
                 self.progress.advance(left)
                 waiting_orders = {r.order_no for rest in requests[index:] for r in rest.rows}
                 self.run.notes.append(
-                    f"time budget of {self.row['time_budget_minutes']} minutes spent: "
-                    f"{len(waiting_orders)} orders wait 未連携 for the next run"
+                    Message(
+                        "time budget of {minutes} minutes spent: {count} orders wait 未連携 for "
+                        "the next run",
+                        {"minutes": self.row["time_budget_minutes"], "count": len(waiting_orders)},
+                    )
                 )
                 return None
             try:
                 batch = self.record(request, expected, warned)
             except OrdersChanged as exc:
                 self.run.notes.append(
-                    f"{exc.message}; they are left out of this run's {self.mall.unit} and sent by "
-                    "the next run"
+                    Message(
+                        "{error}; they are left out of this run's {unit} and sent by the next run",
+                        {"error": exc.kept, "unit": self.unit},
+                    )
                 )
                 self.progress.advance(left)  # not sent by this attempt: the bar still ends
                 return set(exc.order_nos)
@@ -230,33 +257,68 @@ class Cycle:
         self.run.feed_ids.append(mall_id)
 
     def submit_failed(self, batch: dict, exc: MallError) -> bool:
-        label = f"batch {batch['id']}"
+        label = _batch(batch)
         may_hold = batch["state"] == SUBMITTING and not self.mall.synchronous
         if may_hold and exc.outcome == "unknown":
             self.store.update_batch(
-                batch["id"], {"last_error": i18n.render(exc.message, "en")}, self.now()
+                batch["id"], {"last_error": i18n.render(exc.kept, "en")}, self.now()
             )
-            how = f" ({self.mall.lost_lookup})" if self.mall.lost_lookup else ""
-            self.run.problems.append(
-                f"{label}: the answer to {exc.operation or 'the submission'} was lost "
-                f"({exc.message}); it is not sent again: the next run looks for it at "
-                f"{self.mall.label}{how}"
-            )
+            lost = {"label": label, "error": exc.kept, "mall": self.mall.label}
+            if exc.operation:
+                lost["operation"] = exc.operation
+                said = (
+                    N_(
+                        "{label}: the answer to {operation} was lost ({error}); it is not sent "
+                        "again: the next run looks for it at {mall} ({lookup})"
+                    )
+                    if self.mall.lost_lookup
+                    else N_(
+                        "{label}: the answer to {operation} was lost ({error}); it is not sent "
+                        "again: the next run looks for it at {mall}"
+                    )
+                )
+            else:
+                said = (
+                    N_(
+                        "{label}: the answer to the submission was lost ({error}); it is not "
+                        "sent again: the next run looks for it at {mall} ({lookup})"
+                    )
+                    if self.mall.lost_lookup
+                    else N_(
+                        "{label}: the answer to the submission was lost ({error}); it is not "
+                        "sent again: the next run looks for it at {mall}"
+                    )
+                )
+            if self.mall.lost_lookup:
+                lost["lookup"] = self.mall.lost_lookup
+            self.run.problems.append(Message(said, lost))
             # the rest stay 未連携: a second lost answer would make the reconciliation ambiguous
-            self.run.notes.append("the remaining orders wait until that batch is reconciled")
+            self.run.notes.append(
+                Message("the remaining orders wait until that batch is reconciled")
+            )
             return False
         if (may_hold or self.mall.synchronous) and exc.outcome == "rejected" and not exc.halt:
-            message = f"{self.mall.label} rejected the {self.mall.unit}: {exc.message}"
+            message = Message(
+                "{mall} rejected the {unit}: {error}",
+                {"mall": self.mall.label, "unit": self.unit, "error": exc.kept},
+            )
             self.end(batch, Status.NOTIFY_FAILED, message, NOTIFY_FAILED)
-            self.run.problems.append(f"{label}: {message}")
+            self.run.problems.append(
+                Message("{label}: {message}", {"label": label, "message": message})
+            )
             return True
         # nothing took effect (or, for a synchronous mall, repeating it is harmless): 未連携 again
-        message = f"not sent, retried by the next run: {exc.message}"
+        message = Message("not sent, retried by the next run: {error}", {"error": exc.kept})
         self.end(batch, Status.PENDING, message, RELEASED, count=False, extra=DROP)
-        self.run.problems.append(f"{label} not sent: {exc.message}")
+        self.run.problems.append(
+            Message("{label} not sent: {error}", {"label": label, "error": exc.kept})
+        )
         if exc.halt:
             self.run.notes.append(
-                f"{self.mall.label} stopped this store's run: the remaining orders stay 未連携"
+                Message(
+                    "{mall} stopped this store's run: the remaining orders stay 未連携",
+                    {"mall": self.mall.label},
+                )
             )
             return False
         return True
@@ -269,15 +331,15 @@ class Cycle:
         before = ("prepared", "document_created", "uploaded", SENDING)
         for batch in self.store.batches(store=self.name, states=before):
             # the mall holds nothing of these, or (a synchronous mall) repeating them is harmless
-            message = "an interrupted run had not submitted this batch; back to 未連携"
+            message = Message("an interrupted run had not submitted this batch; back to 未連携")
             self.end(batch, Status.PENDING, message, RELEASED, count=False, extra=DROP)
-            self.run.notes.append(f"batch {batch['id']} released: {message}")
+            self.run.notes.append(_released(batch, message))
         for batch in self.store.batches(store=self.name, states=(SUBMITTING,)):
             waiting |= self.reconcile(self.store.get_batch(batch["id"]))
         return waiting
 
     def reconcile(self, batch: dict) -> bool:
-        label = f"batch {batch['id']}"
+        label = _batch(batch)
         try:
             found = self.session.reconcile(
                 batch,
@@ -286,13 +348,17 @@ class Cycle:
             )
         except MallError as exc:
             self.run.problems.append(
-                f"{label}: cannot look for its {self.mall.unit} at {self.mall.label} yet "
-                f"({exc.message}); tried again next run"
+                Message(
+                    "{label}: cannot look for its {unit} at {mall} yet ({error}); tried again "
+                    "next run",
+                    {"label": label, "unit": self.unit, "mall": self.mall.label, "error": exc.kept},
+                )
             )
             return True
+        said = _said(label, found.message)
         if found.kind == "adopt" and found.mall_id:
             self.accepted(batch["id"], found.mall_id)
-            self.run.notes.append(f"{label}: {found.message}")
+            self.run.notes.append(said)
             return False
         if found.kind == "verdicts":
             named = {o.order_no for o in found.outcomes}
@@ -300,25 +366,28 @@ class Cycle:
                 Outcome(
                     o["order_no"],
                     Status.PENDING,
-                    i18n.render(found.message) or "not at the mall: sent again by the next run",
+                    _one(found.message) or Message("not at the mall: sent again by the next run"),
                 )
                 for o in self.store.batch_orders(batch["id"])
                 if o["order_no"] not in named
             ]
             self.finish(batch, [*found.outcomes, *rest])
             self.run.notes.append(
-                f"{label}: its lost submission was settled at {self.mall.label}, order by order"
+                Message(
+                    "{label}: its lost submission was settled at {mall}, order by order",
+                    {"label": label, "mall": self.mall.label},
+                )
             )
             return False
         if found.kind == "ambiguous":
             self.end(batch, Status.RESULT_FAILED, found.message, RESULT_FAILED)
-            self.run.problems.append(f"{label}: {found.message}")
+            self.run.problems.append(said)
             return False
         if found.kind == "release":
             self.end(batch, Status.PENDING, found.message, RELEASED, count=False)
-            self.run.notes.append(f"{label} released: {found.message}")
+            self.run.notes.append(_released(batch, found.message))
             return False
-        self.run.notes.append(f"{label}: {found.message}")
+        self.run.notes.append(said)
         return True
 
     # =========================================================================== results fetch
@@ -351,32 +420,54 @@ class Cycle:
             self.waiting(batch, poll, deadline, now)
             return
         if poll.state == "failed":
-            words = self.session.failure_text(poll)
+            words = self.session.failure_text(poll)  # the mall's own words
+            ended = {
+                "mall": self.mall.label,
+                "unit": self.unit,
+                "mall_id": mall_id,
+                "status": poll.processing_status,
+            }
             message = (
-                f"{self.mall.label} ended {self.mall.unit} {mall_id} {poll.processing_status}"
-                + (f": {words}" if words else "")
+                Message(
+                    "{mall} ended {unit} {mall_id} {status}: {words}", {**ended, "words": words}
+                )
+                if words
+                else Message("{mall} ended {unit} {mall_id} {status}", ended)
             )
             self.end(batch, Status.NOTIFY_FAILED, message, NOTIFY_FAILED)
             return
         try:
             result = self.session.read_result(batch, poll, batch_rows(self.store, batch["id"]))
         except ReportParseError as exc:
-            message = (
-                f"{self.mall.label}'s result for {self.mall.unit} {mall_id} could not be read "
-                f"({exc.message}); it is kept (`crossship batches show {batch['id']}`): "
-                f"check the orders in {self.mall.where_to_check}"
+            message = Message(
+                "{mall}'s result for {unit} {mall_id} could not be read ({error}); it is kept "
+                "(`crossship batches show {batch_id}`): check the orders in {where}",
+                {
+                    "mall": self.mall.label,
+                    "unit": self.unit,
+                    "mall_id": mall_id,
+                    "error": exc.kept,
+                    "batch_id": batch["id"],
+                    "where": self.mall.where_to_check,
+                },
             )
             self.end(batch, Status.RESULT_FAILED, message, RESULT_FAILED)
-            self.run.problems.append(f"{label}: {message}")
+            self.run.problems.append(_said(label, message))
             return
         self.apply(batch, result)
 
-    def fetch_failed(self, batch: dict, label: str, exc: MallError) -> None:
+    def fetch_failed(self, batch: dict, label: Message, exc: MallError) -> None:
         failures = batch["fetch_failures"] + 1
         if failures >= MAX_FETCH_FAILURES:
-            message = (
-                f"the result could not be obtained from {self.mall.label} in {failures} "
-                f"successive runs ({exc.message}): check the orders in {self.mall.where_to_check}"
+            message = Message(
+                "the result could not be obtained from {mall} in {failures} successive runs "
+                "({error}): check the orders in {where}",
+                {
+                    "mall": self.mall.label,
+                    "failures": failures,
+                    "error": exc.kept,
+                    "where": self.mall.where_to_check,
+                },
             )
             self.end(
                 batch,
@@ -385,25 +476,41 @@ class Cycle:
                 RESULT_FAILED,
                 extra={"fetch_failures": failures},
             )
-            self.run.problems.append(f"{label}: {message}")
+            self.run.problems.append(_said(label, message))
         else:
             self.store.update_batch(
                 batch["id"],
-                {"fetch_failures": failures, "last_error": i18n.render(exc.message, "en")},
+                {"fetch_failures": failures, "last_error": i18n.render(exc.kept, "en")},
                 self.now(),
             )
             self.run.problems.append(
-                f"{label}: result not obtained ({failures}/{MAX_FETCH_FAILURES}): {exc.message}; "
-                "tried again next run"
+                Message(
+                    "{label}: result not obtained ({failures}/{most}): {error}; tried again "
+                    "next run",
+                    {
+                        "label": label,
+                        "failures": failures,
+                        "most": MAX_FETCH_FAILURES,
+                        "error": exc.kept,
+                    },
+                )
             )
 
     def waiting(self, batch: dict, poll: Poll, deadline: timedelta, now: Any) -> None:
         mall_id = str(batch.get("mall_id") or batch.get("feed_id"))
         if now - from_db(batch["submitted_at"]) > deadline:
             hours = int(deadline.total_seconds() // 3600)
-            message = (
-                f"{self.mall.label} had not finished {self.mall.unit} {mall_id} after {hours} h "
-                f"({poll.processing_status}): check the orders in {self.mall.where_to_check}"
+            message = Message(
+                "{mall} had not finished {unit} {mall_id} after {hours} h ({status}): check the "
+                "orders in {where}",
+                {
+                    "mall": self.mall.label,
+                    "unit": self.unit,
+                    "mall_id": mall_id,
+                    "hours": hours,
+                    "status": poll.processing_status,
+                    "where": self.mall.where_to_check,
+                },
             )
             self.end(batch, Status.RESULT_FAILED, message, RESULT_FAILED)
         else:
@@ -412,9 +519,15 @@ class Cycle:
     def apply(self, batch: dict, result: Result) -> None:
         """Every order still in the batch gets its outcome; the result must name each one."""
         mall_id = batch.get("mall_id") or batch.get("feed_id")
-        missing = (
-            f"the result of {self.mall.label}'s {self.mall.unit} {mall_id} does not account for "
-            f"this order: check it in {self.mall.where_to_check}"
+        missing = Message(
+            "the result of {mall}'s {unit} {mall_id} does not account for this order: check it "
+            "in {where}",
+            {
+                "mall": self.mall.label,
+                "unit": self.unit,
+                "mall_id": mall_id,
+                "where": self.mall.where_to_check,
+            },
         )
         outcomes = [
             result.outcomes.get(o["order_no"])
@@ -422,7 +535,10 @@ class Cycle:
             for o in self.store.batch_orders(batch["id"])
         ]
         notes = list(result.notes)
-        self.run.notes.extend(f"{self.mall.unit} {mall_id}: {n}" for n in notes)
+        self.run.notes.extend(
+            Message("{unit} {mall_id}: {note}", {"unit": self.unit, "mall_id": mall_id, "note": n})
+            for n in notes
+        )
         self.finish(
             batch,
             outcomes,
@@ -442,8 +558,10 @@ class Cycle:
             outcomes = self.session.follow_up(due)
         except MallError as exc:
             self.run.problems.append(
-                f"{len(due)} follow-ups at {self.mall.label} not done ({exc.message}); "
-                "tried again next run"
+                Message(
+                    "{count} follow-ups at {mall} not done ({error}); tried again next run",
+                    {"count": len(due), "mall": self.mall.label, "error": exc.kept},
+                )
             )
             return
         if not outcomes:
@@ -567,6 +685,29 @@ def select(
     if errors and apply:
         store.change_statuses(errors, now=to_db(clock()))
     return checked
+
+
+def _batch(batch: dict) -> Message:
+    return Message("batch {batch_id}", {"batch_id": batch["id"]})
+
+
+def _said(label: Message, message: i18n.Text) -> Message:
+    return Message("{label}: {message}", {"label": label, "message": _one(message)})
+
+
+def _released(batch: dict, message: i18n.Text) -> Message:
+    return Message(
+        "batch {batch_id} released: {message}",
+        {"batch_id": batch["id"], "message": _one(message)},
+    )
+
+
+def _one(message: i18n.Text) -> Part:
+    """One part for a message that may have several (joined in English: rarely more than one)."""
+    if isinstance(message, str | Message):
+        return message
+    parts = list(message)
+    return parts[0] if len(parts) == 1 else i18n.render(parts)
 
 
 def batch_rows(store: Store, batch_id: int) -> list[Row]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from crossship import malls
 from crossship.errors import UsageError
+from crossship.i18n import Message, _
 from crossship.lifecycle import Cycle, select
 from crossship.malls import SessionFactory, context_for, offline_session, open_session
 from crossship.pool import DEFAULT_JOBS
@@ -60,8 +61,11 @@ def stores_for_run(
         row = store.get_store(name)
         if malls.find(row["mall"]) is None:
             raise UsageError(
-                f"store {name!r} is a {row['mall']} store: this crossship notifies "
-                f"{', '.join(m.label for m in malls.registry().values())} stores"
+                _("store {store} is a {mall} store: this crossship notifies {malls} stores").format(
+                    store=repr(name),
+                    mall=row["mall"],
+                    malls=", ".join(m.label for m in malls.registry().values()),
+                )
             )
         return [row]
     supported = malls.supported()
@@ -119,9 +123,14 @@ def _store_run(
 ) -> list[DryFeed]:
     """One store's part of a run, on a worker thread with its own ``store`` connection."""
     if not row["started"] and (options.store or options.dry_run):
-        run.skipped = f"automatic processing is stopped: `crossship auto start {q(row['name'])}`"
+        run.skipped = Message(
+            "automatic processing is stopped: `crossship auto start {store}`",
+            {"store": q(row["name"])},
+        )
         if options.store:
-            run.problems.append(f"store {row['name']!r} is stopped; nothing was sent")
+            run.problems.append(
+                Message("store {store} is stopped; nothing was sent", {"store": repr(row["name"])})
+            )
         return []
     if not options.force and not options.dry_run:
         run.skipped = not_due(store, row, "notify", run.started_at, run.said)

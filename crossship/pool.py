@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import TypeVar
 
 from crossship.errors import CrossshipError
+from crossship.i18n import Message
 from crossship.store import Store
 
 DEFAULT_JOBS = 8  # stores worked on at once; `--jobs` / CROSSSHIP_JOBS
@@ -108,10 +109,17 @@ def map_stores(
             thread.join()
 
 
-def describe(exc: Exception) -> str:
-    """One line for a store's run that ended on an exception its job did not expect."""
+def describe(exc: Exception) -> str | Message:
+    """One line for a store's run that ended on an exception its job did not expect (kept as a
+    Message: the run's mail shows it in its own language)."""
     if isinstance(exc, CrossshipError):
-        return exc.message
+        return exc.kept
     if isinstance(exc, sqlite3.Error):
-        return f"database: {exc}; nothing of this store's current step was written"
-    return f"unexpected {type(exc).__name__}: {exc} (run with -vv to see where)"
+        return Message(
+            "database: {error}; nothing of this store's current step was written",
+            {"error": str(exc)},
+        )
+    return Message(
+        "unexpected {kind}: {error} (run with -vv to see where)",
+        {"kind": type(exc).__name__, "error": str(exc)},
+    )

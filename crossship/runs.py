@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from crossship import i18n, shell
 from crossship import mail as mailer
 from crossship.errors import CrossshipError
-from crossship.i18n import N_, Part, Text
+from crossship.i18n import N_, Message, Part, Text
 from crossship.progress import Progress
 from crossship.statuses import Status
 from crossship.store import Store
@@ -54,7 +54,7 @@ def next_due(last_run: str | None, interval_minutes: int) -> datetime | None:
 
 def not_due(
     store: Store, row: dict, job: str, now: datetime, said: list[Text] | None = None
-) -> str | None:
+) -> Message | None:
     """Why a store's job is skipped now (the 15-minute guard), or None when it is due.
 
     A last run recorded after ``now`` means the clock moved back (or once ran ahead): the job is
@@ -65,14 +65,17 @@ def not_due(
     if last is not None and from_db(last) > now + EARLY_GRACE:
         if said is not None:
             said.append(
-                f"the last {job} run is recorded at {local_iso(last)}, after now "
-                f"({local_iso(to_db(now))}): the clock moved back; running now"
+                Message(
+                    "the last {job} run is recorded at {last}, after now ({now}): the clock "
+                    "moved back; running now",
+                    {"job": job, "last": local_iso(last), "now": local_iso(to_db(now))},
+                )
             )
         return None
     due = next_due(last, row["interval_minutes"])
     if due is None or now >= due:
         return None
-    return f"not due until {local_iso(to_db(due))} (use --force to run now)"
+    return Message("not due until {due} (use --force to run now)", {"due": local_iso(to_db(due))})
 
 
 @dataclass
@@ -82,7 +85,7 @@ class StoreRun:
     store: str
     job: str  # "notify" or "results"
     started_at: datetime
-    skipped: str | None = None  # why nothing was done (not due, stopped)
+    skipped: Text | None = None  # why nothing was done (not due, stopped)
     dry_run: bool = False
     sent: int = 0  # orders sent (notify)
     feed_ids: list[str] = field(default_factory=list)
@@ -227,14 +230,18 @@ def mail_digest(run: StoreRun, language: str) -> MailDigest:
     )
 
 
-def _capped(mail: mailer.Mail) -> mailer.Mail:
+def _capped(mail: mailer.Mail, language: str) -> mailer.Mail:
     """The last guard: a body over MAIL_MAX_BYTES is cut at a line, saying so."""
     data = mail.body.encode("utf-8")
     if len(data) <= MAIL_MAX_BYTES:
         return mail
     cut = data[:MAIL_MAX_BYTES].decode("utf-8", errors="ignore").rsplit("\n", 1)[0]
     return mailer.Mail(
-        mail.subject, cut + "\n\n[... cut at 256 KB: see `crossship history` for the rest]\n"
+        mail.subject,
+        cut
+        + "\n\n"
+        + Message("[... cut at 256 KB: see `crossship history` for the rest]").render(language)
+        + "\n",
     )
 
 
@@ -254,7 +261,9 @@ def send_mail(
     try:
         settings = mailer.MailSettings.from_stored(store.get_settings("mail"))
         if not settings.smtp_host and not settings.recipients:
-            run.notes.append("no result mail: mail is not configured (`crossship config mail set`)")
+            run.notes.append(
+                Message("no result mail: mail is not configured (`crossship config mail set`)")
+            )
             return
         context = {
             "run": run,
@@ -263,12 +272,17 @@ def send_mail(
             "digest": mail_digest(run, settings.language),
         }
         deliver = transport or mailer.send
-        mail = _capped(mailer.compose(subject, template, context, settings.language))
+        mail = _capped(
+            mailer.compose(subject, template, context, settings.language), settings.language
+        )
         deliver(settings, smtp_password(db_path), mail)
     except CrossshipError as exc:
-        run.mail_error = exc.message
+        run.mail_error = exc.kept
     except Exception as exc:  # a mail is a report: whatever breaks it, the run and the others go on
-        run.mail_error = f"the result mail could not be sent: {type(exc).__name__}: {exc}"
+        run.mail_error = Message(
+            "the result mail could not be sent: {kind}: {error}",
+            {"kind": type(exc).__name__, "error": str(exc)},
+        )
 
 
 T = TypeVar("T")

@@ -303,3 +303,21 @@ def test_the_demo_in_english_with_lang_c(tmp_path) -> None:  # noqa: ANN001
     # example data and the mail subjects
     assert "送信 8 件" not in out and "が空です" not in out and "メール" not in out
     assert "was run." in out  # the mails follow the demo's language
+
+
+def test_a_runs_lines_follow_the_readers_language(run, tmp_path) -> None:  # noqa: ANN001
+    _configured(run, tmp_path)  # amazon-main is stopped
+    en = run(["--lang", "en", "notify", "run", "--store", "amazon-main"])
+    ja = run(["--lang", "ja", "notify", "run", "--store", "amazon-main"])
+    assert en.exit_code == ja.exit_code == 1
+    assert "amazon-main: skipped, automatic processing is stopped" in en.stderr
+    assert "Error: amazon-main: store 'amazon-main' is stopped; nothing was sent" in en.stderr
+    assert "amazon-main: スキップしました。自動処理は停止中です" in ja.stderr
+    assert "エラー: amazon-main: 店舗 'amazon-main' は停止中です。何も送信していません" in ja.stderr
+    # a rehearsal names the orders it would refuse, with the checks' messages in Japanese
+    assert run(["config", "phase", "add", "amazon-main", "出荷済み"]).exit_code == 0
+    assert run(["auto", "start", "amazon-main"]).exit_code == 0
+    ja = run(["--lang", "ja", "notify", "run", "--dry-run"])
+    assert "amazon-main: エラーになります: A1: 注文番号 (mall_order_id) がありません: " in ja.stderr
+    carrier = "; 配送便 (carrier) がありません: `crossship orders update A1 --carrier NAME`"
+    assert carrier in ja.stderr

@@ -657,7 +657,7 @@ def test_lost_submission_waits_and_blocks_new_sends_before_ten_minutes(env: Env)
     assert env.amazon.ops() == ["token", "getFeeds"]  # no createFeedDocument: nothing new sent
     assert env.store.get_batch(batch["id"])["state"] == "submitting"
     assert env.statuses() == {"A00001": "in_progress", "A00002": "pending"}
-    assert any("wait for the next run" in n for n in result.runs[0].notes)
+    assert any("wait for the next run" in str(n) for n in result.runs[0].notes)
     assert len(env.batches()) == 1
 
 
@@ -810,7 +810,7 @@ def test_a_crash_after_any_commit_is_resolved_by_the_next_run(
         else:  # an unexpected error is this store's failed run, recorded; the job goes on
             (run,) = env.notify().runs
             (problem,) = run.problems
-            assert problem.startswith("unexpected Crash: crash after")
+            assert str(problem).startswith("unexpected Crash: crash after")
             assert env.store.latest_run(STORE, "notify")["outcome"] == "failed"
     # the next run is a new process: no crash injected
     first_feeds = len(env.amazon.requests_of("createFeed"))
@@ -1060,7 +1060,7 @@ def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh
     (body,) = env.amazon.uploaded()  # one feed, without the changed order
     assert [r[0] for r in feed_row(body)] == [mall_order_id(1)]
     assert env.statuses() == {"A00001": "in_progress", "A00002": "pending"}
-    assert any("changed while the feed was prepared" in n for n in result.runs[0].notes)
+    assert any("changed while the feed was prepared" in str(n) for n in result.runs[0].notes)
     env.amazon.mock.reset()
     env.amazon.send_ok(feed_id="5003")
     env.clock.advance(minutes=15)
