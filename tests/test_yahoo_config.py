@@ -105,3 +105,36 @@ def test_carrier_codes(run, initialised) -> None:
     assert bad.exit_code == 2 and "1001" in bad.stderr
     reason = run("config carrier add x --yahoo-ship-company 1001 --yahoo-no-tracking-reason 106")
     assert reason.exit_code == 2
+
+
+def test_auto_status_warns_about_the_key_and_authorization(run, initialised) -> None:
+    from datetime import datetime
+
+    clock = {"clock": lambda: datetime.fromisoformat("2026-12-01T00:00:00+00:00")}
+    added = run(
+        f"config store add y --mall yahoo --seller-id s --public-key {KEY} "
+        "--public-key-version 1 --public-key-expires 2026-11-30",
+        obj=clock,
+    )
+    assert added.exit_code == 0
+    result = run("auto status --format json", obj=clock)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["store"] == "y"  # data on stdout, the warning on stderr
+    assert "store y: the public key expired on 2026-11-30" in result.stderr
+
+
+def test_check_reports_the_key_and_authorization(run, initialised) -> None:
+    from datetime import datetime
+
+    clock = {"clock": lambda: datetime.fromisoformat("2026-12-01T00:00:00+00:00")}
+    added = run(
+        f"config store add y --mall yahoo --seller-id s --public-key {KEY} "
+        "--public-key-version 1 --public-key-expires 2026-11-30 --authorized-on 2026-11-06",
+        obj=clock,
+    )
+    assert added.exit_code == 0
+    assert run("auto start y").exit_code == 0
+    result = run("check --store y", obj=clock)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "the public key expired on 2026-11-30" in result.stdout
+    assert "authorization ends on 2026-12-04 (3 days left)" in result.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crossship import malls
-from crossship.errors import YahooError
+from crossship.errors import ConfigError, YahooError
 from crossship.malls import Finished, Prepared, StoreContext
 from crossship.sandbox import SandboxServer
 from crossship.statuses import Status
@@ -141,7 +141,7 @@ def test_refused_completion_is_an_error_with_yahoos_words(server, tmp_path, secr
     server.sandbox.yahoo.set_order(f"{SELLER}-1005", "3")  # 保留: cannot become 完了
     (failed,) = yahoo.follow_up([{"order_no": "1005", "mall_order_id": f"{SELLER}-1005"}])
     assert failed.status == Status.ERROR and failed.refs == {"completion": "failed"}
-    assert "od83000025" in failed.message and "保留" in failed.message
+    assert "od83000025" in str(failed.message) and "保留" in str(failed.message)
 
 
 def test_od_error_is_the_orders_error(server, tmp_path, secrets) -> None:
@@ -156,10 +156,16 @@ def test_a_split_goes_as_one_shipment(server, tmp_path, secrets) -> None:
     parent = order("2001", "111", mall_order_id=f"{SELLER}-2000")
     child = order("2002", "222", mall_order_id=f"{SELLER}-2000", split_from="2001")
     third = order("2003", "333", mall_order_id=f"{SELLER}-2000", split_from="2001")
+    (request,) = yahoo.encode([Prepared(o, [], YAMATO, {}, []) for o in (child, third, parent)])
+    assert [(r.record_no, r.order_no) for r in request.rows] == [
+        (1, "2001"),
+        (2, "2002"),
+        (3, "2003"),
+    ]
     outcomes = {o.order_no: o for o in send(yahoo, child, third, parent)}
     assert set(outcomes) == {"2001", "2002", "2003"}
     assert all(o.status == Status.SUCCESS for o in outcomes.values())
-    assert "'333' is not sent" in outcomes["2003"].warnings[0]
+    assert "'333' is not sent" in str(outcomes["2003"].warnings[0])
     ship = server.sandbox.yahoo.orders()[f"{SELLER}-2000"]["ship"]
     assert (ship["ShipInvoiceNumber1"], ship["ShipInvoiceNumber2"]) == ("111", "222")
     assert yahoo.calls["orderShipStatusChange"] == 1
@@ -197,7 +203,7 @@ def test_a_halt_at_completion_keeps_the_shipment_and_stops_before_the_next(
     server.sandbox.yahoo.add_fault("orderStatusChange", "throttle")
     (outcome,) = send(yahoo, order("4001"))
     assert outcome.status == Status.SUCCESS and outcome.refs["completion"] == "scheduled"
-    assert "results fetch retries" in outcome.message
+    assert "results fetch retries" in str(outcome.message)
     with pytest.raises(YahooError) as caught:
         send(yahoo, order("4002"))
     assert caught.value.halt
@@ -219,3 +225,14 @@ def test_notices_for_the_runs_mail(server, tmp_path, secrets) -> None:
     (notice,) = near.notices()
     assert "authorization ends on 2026-11-29 (1 day left)" in notice
     assert "no public key" in session(server, tmp_path, signed=False).notices()[0]
+
+
+def test_shorter_pacing_only_for_a_local_sandbox(server, tmp_path, secrets, monkeypatch) -> None:
+    monkeypatch.setenv("CROSSSHIP_YAHOO_PACE_MS", "5")
+    yahoo = session(server, tmp_path)
+    assert yahoo.client.pace.interval == pytest.approx(0.005)
+    row = store_row(server)
+    row["endpoint"] = "https://circus.shopping.yahooapis.jp/ShoppingWebService/V1/"
+    context = StoreContext(row, tmp_path / "crossship.db", lambda: NOW, NoPace())
+    with pytest.raises(ConfigError, match="loopback"):
+        MALL.open_session(context)

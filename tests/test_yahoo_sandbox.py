@@ -257,3 +257,12 @@ def test_banner_and_public_key_file(server: SandboxServer, tmp_path: Path) -> No
     server.yahoo_key_file = written
     assert str(written) in server.banner() and "BEGIN" not in server.banner()
     keys.load_public_key(written)
+
+
+def test_a_fault_after_some_calls(server: SandboxServer) -> None:
+    server.sandbox.yahoo.add_fault("orderShipStatusChange", "fail", status=500, after=2)
+    yahoo = client(server)
+    assert yahoo.ship(shipment()).ok and yahoo.ship(shipment()).ok
+    with pytest.raises(YahooError):
+        yahoo.ship(shipment())
+    assert yahoo.ship(shipment()).ok

@@ -708,6 +708,11 @@ def auto_status(app: App, store_name: str | None, fmt: str) -> None:
     stores = [app.store.get_store(store_name)] if store_name else app.store.list_stores()
     headers = {s.value: s.label for s in Status} if fmt == "table" else None
     write_rows(_status_rows(app, stores), STATUS_FIELDS, fmt, sys.stdout, headers=headers)
+    for row in stores:  # keys and authorizations near their end (Yahoo), on stderr
+        found = malls.find(row["mall"])
+        if found is not None and found.health is not None:
+            for _level, text in found.health(row, app.clock()):
+                app.warn(f"store {row['name']}: {text}")
 
 
 def _status_rows(app: App, stores: list[dict]) -> Iterator[dict]:

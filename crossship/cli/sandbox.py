@@ -54,7 +54,9 @@ def sandbox() -> None:
     show_default=True,
     help="How long a feed stays IN_QUEUE / IN_PROGRESS before DONE.",
 )
-@click.option("--no-rate-limits", is_flag=True, help="Do not answer 429 QuotaExceeded.")
+@click.option(
+    "--no-rate-limits", is_flag=True, help="Do not answer 429 (QuotaExceeded; Yahoo: bursts)."
+)
 @click.option(
     "--latency-ms",
     type=click.IntRange(min=0),
@@ -105,6 +107,8 @@ def sandbox_serve(
                 host=host, port=port, error=exc.strerror
             )
         ) from None
+    # Yahoo's about-one-call-a-second is answered with 429 too, unless rate limits are off
+    server.sandbox.yahoo.set_options({"enforce_rate_limits": not no_rate_limits})
     if yahoo_public_key is not None:
         try:
             server.yahoo_key_file = server.sandbox.yahoo.write_public_key(yahoo_public_key)
@@ -130,11 +134,27 @@ def demo_data() -> Path:
     return Path(str(resources.files("crossship").joinpath("data", "demo_orders.csv")))
 
 
+DEMO_YAHOO_STORE = "yahoo-shop"
+# the demo's Yahoo does not know this order, so its cycle shows Yahoo's od83000003 エラー too
+DEMO_YAHOO_UNKNOWN = "sandbox-store-10000005"
+
+
+def demo_yahoo_data() -> Path:
+    """The Yahoo!ショッピング store's example orders (a split shipped as one, a blank number)."""
+    return Path(str(resources.files("crossship").joinpath("data", "demo_yahoo_orders.csv")))
+
+
 def demo_steps(
-    url: str, token_url: str, orders: Path, language: str = DEFAULT_MAIL_LANGUAGE
+    url: str,
+    token_url: str,
+    orders: Path,
+    language: str = DEFAULT_MAIL_LANGUAGE,
+    yahoo_key: Path | None = None,
 ) -> list[list[str]]:
     """The commands a new user would type, in order: configuration, import, the two cron jobs.
-    The mails are set to ``language``: the demo shows them in its reader's language."""
+    The mails are set to ``language``: the demo shows them in its reader's language. With
+    ``yahoo_key`` (the sandbox's public key) a Yahoo!ショッピング store runs too."""
+    yahoo = _yahoo_steps(url, yahoo_key) if yahoo_key is not None else ([], [])
     return [
         ["init"],
         ["config", "phase", "create", "新規受付", "--ship-date", "optional"],
@@ -150,17 +170,39 @@ def demo_steps(
          "--token-url", token_url],
         ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
         ["config", "phase", "add", DEMO_STORE, "出荷済み", "--move-to", "完了"],
+        *yahoo[0],
         ["config", "mail", "set", "--smtp-host", "127.0.0.1", "--smtp-port", "1025",
          "--from", "crossship@example.jp", "--admin", "admin@example.jp",
          "--notify", "shipping@example.jp", "--language", language],
         ["auto", "start", DEMO_STORE],
         ["orders", "import", str(orders)],
         ["orders", "list", "--store", DEMO_STORE, "--api-status", "未連携"],
+        *yahoo[1],
         ["notify", "run"],
         ["results", "fetch"],
         ["auto", "status"],
         ["history"],
     ]  # fmt: skip
+
+
+def _yahoo_steps(url: str, key: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """A Yahoo!ショッピング store on the same sandbox: (configuration, import) steps."""
+    store = DEMO_YAHOO_STORE
+    configure = [
+        ["config", "carrier", "add", "ヤマト運輸", "--yahoo-ship-company", "1001"],
+        ["config", "carrier", "add", "佐川急便", "--yahoo-ship-company", "1002"],
+        ["config", "carrier", "add", "日本郵便", "--yahoo-ship-company", "1003"],
+        ["config", "store", "add", store, "--mall", "yahoo", "--seller-id", "sandbox-store",
+         "--endpoint", f"{url}/ShoppingWebService/V1/", "--token-url", f"{url}/yconnect/v2/token",
+         "--public-key", str(key), "--public-key-version", "1", "--complete-after", "0"],
+        ["config", "phase", "add", store, "出荷済み", "--move-to", "完了"],
+        ["auto", "start", store],
+    ]  # fmt: skip
+    load = [
+        ["orders", "import", str(demo_yahoo_data())],
+        ["orders", "list", "--store", store, "--api-status", "未連携"],
+    ]
+    return configure, load
 
 
 @cli.command()
@@ -193,13 +235,24 @@ def demo(ctx: click.Context, keep: bool) -> None:
     mails: list[Mail] = []
     known = _known_order_ids(demo_data())
     options = SandboxOptions(enforce_rate_limits=False, known_order_ids=known)
-    saved = {name: os.environ.get(name) for name in (*_DEMO_ENV, "CROSSSHIP_CREDENTIALS")}
+    saved = {
+        name: os.environ.get(name)
+        for name in (*_DEMO_ENV, *_DEMO_YAHOO_ENV, "CROSSSHIP_CREDENTIALS")
+    }
     try:
         # the user's credentials file is not read either: the sandbox's come from the environment
         os.environ["CROSSSHIP_CREDENTIALS"] = str(Path(workdir) / "credentials.toml")
         with SandboxServer(options=options) as server:
             _sandbox_credentials(server)
-            steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current())
+            yahoo = server.sandbox.yahoo
+            yahoo.set_options(
+                {
+                    "enforce_rate_limits": False,
+                    "known_order_ids": _yahoo_order_ids(demo_yahoo_data()) - {DEMO_YAHOO_UNKNOWN},
+                }
+            )
+            key = yahoo.write_public_key(Path(workdir) / "sandbox-yahoo-public-key.pem")
+            steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current(), key)
             for step in steps:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
@@ -240,9 +293,18 @@ def _known_order_ids(orders: Path) -> set[str]:
         }
 
 
+def _yahoo_order_ids(orders: Path) -> set[str]:
+    with orders.open(encoding="utf-8-sig", newline="") as f:
+        return {row["注文番号"] for row in csv.DictReader(f) if row["注文番号"]}
+
+
 _DEMO_ENV = tuple(
     env_name(DEMO_STORE, suffix)
     for suffix in ("LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "REFRESH_TOKEN")
+)
+_DEMO_YAHOO_ENV = tuple(
+    env_name(DEMO_YAHOO_STORE, suffix)
+    for suffix in ("YAHOO_CLIENT_ID", "YAHOO_CLIENT_SECRET", "YAHOO_REFRESH_TOKEN")
 )
 
 
@@ -251,6 +313,10 @@ def _sandbox_credentials(server: SandboxServer) -> None:
     options = server.options
     values = (options.client_id, options.client_secret, options.refresh_token)
     for name, value in zip(_DEMO_ENV, values, strict=True):
+        os.environ[name] = value
+    yahoo = server.sandbox.yahoo.options
+    values = (yahoo.client_id, yahoo.client_secret, yahoo.refresh_token)
+    for name, value in zip(_DEMO_YAHOO_ENV, values, strict=True):
         os.environ[name] = value
 
 

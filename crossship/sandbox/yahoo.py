@@ -66,6 +66,7 @@ class Fault:
     remaining: int
     status: int
     seconds: float
+    after: int = 0  # calls of the operation that pass untouched before the fault applies
 
 
 @dataclass
@@ -176,7 +177,14 @@ class YahooSandbox:
         return path == TOKEN_PATH or path.startswith((API_PATH, CONTROL_PATH))
 
     def add_fault(
-        self, operation: str, mode: str, *, count: int = 1, status: int = 500, seconds: float = 30.0
+        self,
+        operation: str,
+        mode: str,
+        *,
+        count: int = 1,
+        status: int = 500,
+        seconds: float = 30.0,
+        after: int = 0,
     ) -> None:
         if operation not in OPERATIONS:
             raise UsageError(
@@ -184,10 +192,12 @@ class YahooSandbox:
             )
         if mode not in FAULT_MODES:
             raise UsageError(f"unknown fault mode {mode!r}: use one of {', '.join(FAULT_MODES)}")
-        if count < 1 or not 400 <= status <= 599 or seconds < 0:
-            raise UsageError("a fault needs count >= 1, a status 400-599 and seconds >= 0")
+        if count < 1 or not 400 <= status <= 599 or seconds < 0 or after < 0:
+            raise UsageError(
+                "a fault needs count >= 1, a status 400-599, seconds >= 0 and after >= 0"
+            )
         with self._lock:
-            self._faults[operation].append(Fault(mode, count, status, seconds))
+            self._faults[operation].append(Fault(mode, count, status, seconds, after))
 
     def release_hangs(self) -> None:
         with self._lock:
@@ -268,6 +278,9 @@ class YahooSandbox:
         if not queue:
             return None
         fault = queue[0]
+        if fault.after:
+            fault.after -= 1
+            return None
         fault.remaining -= 1
         if fault.remaining == 0:
             queue.pop(0)
@@ -492,6 +505,7 @@ class YahooSandbox:
                     count=int(payload.get("count", 1)),
                     status=int(payload.get("status", 500)),
                     seconds=float(payload.get("seconds", 30.0)),
+                    after=int(payload.get("after", 0)),
                 )
             elif name == "release":
                 self.release_hangs()

@@ -189,6 +189,7 @@ MALL = Mall(
     offline_session=_offline,
     defaults={"endpoint": ENDPOINT},
     console="ストアクリエイターPro",
+    unit="shipment",
     health=_health,
     store_saved=store_saved,
 )

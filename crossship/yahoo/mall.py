@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crossship.errors import ConfigError, CrossshipError, YahooError
+from crossship.i18n import Message, Part
 from crossship.malls import (
     Finished,
     OrderCheck,
@@ -82,7 +83,7 @@ class YahooSession:
         settings = settings_of(store_row)
         self.seller_id = str(store_row.get("seller_id") or "")
         self.complete_after = completion.parse_complete_after(settings.get("complete_after"))
-        self._left_out: dict[str, list[str]] = {}  # warnings made while encoding, by order_no
+        self._left_out: dict[str, list[Part]] = {}  # warnings made while encoding, by order_no
         self._network_failures = 0
         self._halt: YahooError | None = None  # a halting error met after a shipment went through
 
@@ -165,9 +166,10 @@ class YahooSession:
         for planned in shipping.plan(pairs):
             for order_no, warnings in planned.warnings.items():
                 self._left_out.setdefault(order_no, []).extend(warnings)
+            # one call; a split's orders are its rows 1, 2, ... (each row of a batch is numbered)
             rows = [
-                Row(record_no=1, order_no=order_no, order_id=planned.shipment.order_id)
-                for order_no in planned.order_nos
+                Row(record_no=n, order_no=order_no, order_id=planned.shipment.order_id)
+                for n, order_no in enumerate(planned.order_nos, start=1)
             ]
             body = xmlmsg.ship_request(self.seller_id, planned.shipment)
             requests.append(Request(body=body, content_type=xmlmsg.CONTENT_TYPE, rows=rows))
@@ -211,7 +213,7 @@ class YahooSession:
 
     def _after_shipment(
         self, order_id: str, ship_date: str, rows: Sequence[Row]
-    ) -> dict[str, tuple[Status, str, dict]]:
+    ) -> dict[str, tuple[Status, Part, dict]]:
         """Each order's (status, message, refs) once its shipment is in: 完了 now or later."""
         if self.complete_after == completion.NEVER:
             return {r.order_no: (Status.SUCCESS, "", {}) for r in rows}
@@ -220,12 +222,14 @@ class YahooSession:
             due = completion.due_time(ship_date, days) if ship_date else self.clock()
             refs = {"completion": "scheduled", "complete_due": to_db(due)}
             when = due.astimezone(completion.JST).date().isoformat()
-            message = f"完了 scheduled for {when} (--complete-after {days})"
+            message: Part = Message(
+                "完了 scheduled for {when} (--complete-after {days})", {"when": when, "days": days}
+            )
             return {r.order_no: (Status.SUCCESS, message, refs) for r in rows}
         status, message, refs = self._complete(order_id, shipped=True)
         return {r.order_no: (status, message, refs) for r in rows}
 
-    def _complete(self, order_id: str, *, shipped: bool = False) -> tuple[Status, str, dict]:
+    def _complete(self, order_id: str, *, shipped: bool = False) -> tuple[Status, Part, dict]:
         """Send 完了 now. A network failure leaves it scheduled for results fetch; so does a
         halting error right after a shipment (the shipment is kept, the run stops next)."""
         if self._halt is not None:
@@ -239,18 +243,24 @@ class YahooSession:
             if exc.halt:
                 self._halt = exc  # raised before the next call: this order's shipment stands
             due = {"completion": "scheduled", "complete_due": to_db(self.clock())}
-            return Status.SUCCESS, f"完了 not sent yet ({exc.message}): results fetch retries", due
+            later = Message(
+                "完了 not sent yet ({error}): results fetch retries", {"error": str(exc.message)}
+            )
+            return Status.SUCCESS, later, due
         self._network_failures = 0
         if answer.ok or completion.already_completed(answer.message):
             done = {"completion": "done", "complete_due": None}
-            return Status.SUCCESS, "完了 (order status 5) set at Yahoo", done
+            return Status.SUCCESS, Message("完了 (order status 5) set at Yahoo"), done
         said = f"{answer.code}: {answer.message}" if answer.message else answer.code
-        return (
-            Status.ERROR,
-            f"完了 (orderStatusChange) was refused: {said}"
-            + ("; the shipment itself was reported" if shipped else ""),
-            {"completion": "failed"},
+        refused = (
+            Message(
+                "完了 (orderStatusChange) was refused: {said}; the shipment itself was reported",
+                {"said": said},
+            )
+            if shipped
+            else Message("完了 (orderStatusChange) was refused: {said}", {"said": said})
         )
+        return Status.ERROR, refused, {"completion": "failed"}
 
     def follow_up(self, due: Sequence[dict]) -> list[Outcome]:
         """results fetch: 完了 for each order whose time has come."""

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crossship.i18n import Message, Part
 from crossship.shell import word as q
 from crossship.yahoo.codes import MAX_TRACKING_NUMBERS, NO_TRACKING_REASONS, SHIP_COMPANIES
 from crossship.yahoo.xmlmsg import NOT_XML, Shipment
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-REIMPORT = "correct it in the order file and re-import it with `crossship orders import FILE`"
 
 
 def _text(value: Any) -> str:
@@ -33,7 +33,7 @@ def order_id_pattern(seller_id: str) -> re.Pattern[str]:
 
 def check_order(
     order: dict[str, Any], carrier: dict[str, Any] | None, seller_id: str
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[Part], list[Part]]:
     """(errors, warnings): every reason the order cannot be sent to Yahoo, and what it carries."""
     order_no = _text(order.get("order_no")) or "ORDER"
     errors = [
@@ -46,39 +46,65 @@ def check_order(
         ("配送番号 (tracking_number)", order.get("tracking_number")),
     ):
         if value and NOT_XML.search(str(value)):
-            errors.append(f"{name} holds a control character XML cannot carry: {REIMPORT}")
+            errors.append(
+                Message(
+                    "{field} holds a control character XML cannot carry: correct it in the order "
+                    "file and re-import it with `crossship orders import FILE`",
+                    {"field": name},
+                )
+            )
     return errors, []
 
 
-def _check_ship_date(order: dict[str, Any], order_no: str) -> list[str]:
+def _check_ship_date(order: dict[str, Any], order_no: str) -> list[Part]:
     value = _text(order.get("ship_date")).strip()
-    fix = f"set it with `crossship orders update {q(order_no)} --ship-date YYYY-MM-DD`"
     if not value:
-        return [f"発送日 (ship_date) is missing: {fix}"]
+        return [
+            Message(
+                "発送日 (ship_date) is missing: set it with "
+                "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+                {"order_no": q(order_no)},
+            )
+        ]
     try:
         if _DATE.fullmatch(value):
             dt.date.fromisoformat(value)
             return []
     except ValueError:
         pass
-    return [f"発送日 (ship_date) {value!r} is not a date YYYY-MM-DD: {fix}"]
+    return [
+        Message(
+            "発送日 (ship_date) {value} is not a date YYYY-MM-DD: set it with "
+            "`crossship orders update {order_no} --ship-date YYYY-MM-DD`",
+            {"value": repr(value), "order_no": q(order_no)},
+        )
+    ]
 
 
-def _check_order_id(order: dict[str, Any], seller_id: str) -> list[str]:
+def _check_order_id(order: dict[str, Any], seller_id: str) -> list[Part]:
     value = _text(order.get("mall_order_id")).strip()
     if not value:
-        return [f"注文番号 (mall_order_id) is missing: {REIMPORT}"]
+        return [
+            Message(
+                "注文番号 (mall_order_id) is missing: correct it in the order file and re-import "
+                "it with `crossship orders import FILE`"
+            )
+        ]
     if not order_id_pattern(seller_id).fullmatch(value):
         return [
-            f"注文番号 (mall_order_id) {value!r} is not a Yahoo order id of this store "
-            f"({seller_id}-NNNNNNNN, the store account then digits): {REIMPORT}"
+            Message(
+                "注文番号 (mall_order_id) {value} is not a Yahoo order id of this store "
+                "({seller_id}-NNNNNNNN, the store account then digits): correct it in the order "
+                "file and re-import it with `crossship orders import FILE`",
+                {"value": repr(value), "seller_id": seller_id},
+            )
         ]
     return []
 
 
 def _check_carrier(
     order: dict[str, Any], carrier: dict[str, Any] | None, order_no: str
-) -> list[str]:
+) -> list[Part]:
     name = _text(order.get("carrier")).strip()
     code = _text(carrier.get("yahoo_ship_company")).strip() if carrier else ""
     reason = _text(carrier.get("yahoo_no_tracking_reason")).strip() if carrier else ""
@@ -86,41 +112,59 @@ def _check_carrier(
     if name and carrier is not None and code in SHIP_COMPANIES and (tracking or reason):
         return []  # the usual case, before any message is built
     choose = f"`crossship orders update {q(order_no)} --carrier NAME`"
-    register = (
-        f"`crossship config carrier add {q(name) if name else 'NAME'} --yahoo-ship-company CODE`"
-    )
+    register = f"`crossship config carrier add {q(name or 'NAME')} --yahoo-ship-company CODE`"
     codes = ", ".join(f"{c} {n}" for c, n in SHIP_COMPANIES.items())
     if not name:
-        return [f"配送便 (carrier) is missing: set it with {choose}"]
+        return [Message("配送便 (carrier) is missing: set it with {choose}", {"choose": choose})]
     if carrier is None:
         return [
-            f"配送便 (carrier) {name!r} is not a registered carrier: register it with {register} "
-            f"or choose another with {choose}"
+            Message(
+                "配送便 (carrier) {name} is not a registered carrier: register it with "
+                "{register} or choose another with {choose}",
+                {"name": repr(name), "register": register, "choose": choose},
+            )
         ]
-    problems = []
+    problems: list[Part] = []
     if not code:
         problems.append(
-            f"配送便 (carrier) {name!r} has no Yahoo ship company code (配送会社): set it with "
-            f"{register} ({codes})"
+            Message(
+                "配送便 (carrier) {name} has no Yahoo ship company code (配送会社): set it with "
+                "{register} ({codes})",
+                {"name": repr(name), "register": register, "codes": codes},
+            )
         )
     elif code not in SHIP_COMPANIES:
         problems.append(
-            f"配送便 (carrier) {name!r} has Yahoo ship company code {code!r}, which Yahoo does "
-            f"not know: set one of {codes} with {register}"
+            Message(
+                "配送便 (carrier) {name} has Yahoo ship company code {code}, which Yahoo does "
+                "not know: set one of {codes} with {register}",
+                {"name": repr(name), "code": repr(code), "codes": codes, "register": register},
+            )
         )
     if not tracking:
         if not reason:
             reasons = ", ".join(f"{c} {n}" for c, n in NO_TRACKING_REASONS.items())
             problems.append(
-                f"配送番号 (tracking_number) is blank and carrier {name!r} has no reason for "
-                f"shipping without one: set it with `crossship orders update {q(order_no)} "
-                f"--tracking-number NUMBER`, or give the carrier a reason with `crossship config "
-                f"carrier add {q(name or 'NAME')} --yahoo-no-tracking-reason CODE` ({reasons})"
+                Message(
+                    "配送番号 (tracking_number) is blank and carrier {name} has no reason for "
+                    "shipping without one: set it with `crossship orders update {order_no} "
+                    "--tracking-number NUMBER`, or give the carrier a reason with `crossship "
+                    "config carrier add {carrier} --yahoo-no-tracking-reason CODE` ({reasons})",
+                    {
+                        "name": repr(name),
+                        "order_no": q(order_no),
+                        "carrier": q(name),
+                        "reasons": reasons,
+                    },
+                )
             )
         elif reason not in NO_TRACKING_REASONS:
             problems.append(
-                f"配送便 (carrier) {name!r} has no-tracking reason {reason!r}, which Yahoo "
-                "does not know: use 101 to 105"
+                Message(
+                    "配送便 (carrier) {name} has no-tracking reason {reason}, which Yahoo does "
+                    "not know: use 101 to 105",
+                    {"name": repr(name), "reason": repr(reason)},
+                )
             )
     return problems
 
@@ -131,7 +175,7 @@ class Planned:
 
     shipment: Shipment
     order_nos: list[str]
-    warnings: dict[str, list[str]] = field(default_factory=dict)  # order_no → warnings
+    warnings: dict[str, list[Part]] = field(default_factory=dict)  # order_no → warnings
 
 
 def plan(orders: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[Planned]:
@@ -147,7 +191,7 @@ def plan(orders: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]) -> list
     for order_id, members in groups.items():
         members.sort(key=lambda m: (m[0].get("split_from") is not None, _text(m[0]["order_no"])))
         first, carrier = members[0]
-        warnings: dict[str, list[str]] = {}
+        warnings: dict[str, list[Part]] = {}
         numbers: list[str] = []
         for order, _carrier in members:
             tracking = _text(order.get("tracking_number")).strip()
@@ -157,18 +201,33 @@ def plan(orders: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]) -> list
                 numbers.append(tracking)
                 continue
             warnings.setdefault(order["order_no"], []).append(
-                f"配送番号 (tracking_number) {tracking!r} is not sent: a Yahoo order takes at most "
-                f"two tracking numbers (order {order_id} already has {', '.join(numbers)}); "
-                "add it by hand in ストアクリエイターPro if the buyer needs it"
+                Message(
+                    "配送番号 (tracking_number) {tracking} is not sent: a Yahoo order takes at "
+                    "most two tracking numbers (order {order_id} already has {numbers}); add it "
+                    "by hand in ストアクリエイターPro if the buyer needs it",
+                    {
+                        "tracking": repr(tracking),
+                        "order_id": order_id,
+                        "numbers": ", ".join(numbers),
+                    },
+                )
             )
         code = _text(carrier.get("yahoo_ship_company") if carrier else "").strip()
         for order, other in members[1:]:
             other_code = _text(other.get("yahoo_ship_company") if other else "").strip()
             if other_code != code:
                 warnings.setdefault(order["order_no"], []).append(
-                    f"Yahoo takes one ship company per order: {order_id} is sent with "
-                    f"{code} ({SHIP_COMPANIES.get(code, '?')}), the carrier of order "
-                    f"{first['order_no']}, not {other_code}"
+                    Message(
+                        "Yahoo takes one ship company per order: {order_id} is sent with {code} "
+                        "({company}), the carrier of order {first}, not {other}",
+                        {
+                            "order_id": order_id,
+                            "code": code,
+                            "company": SHIP_COMPANIES.get(code, "?"),
+                            "first": first["order_no"],
+                            "other": other_code,
+                        },
+                    )
                 )
         reason = _text(carrier.get("yahoo_no_tracking_reason") if carrier else "")
         reason = "" if numbers else reason
