@@ -30,6 +30,14 @@ WHERE = (
     "AND (o.bundle_parent IS NULL OR o.bundle_parent = '')"
 )
 ELIGIBLE = TARGETED + WHERE
+# a carrier's Amazon codes as one row (they live in carrier_codes, a row per field)
+CARRIER_CODES = (
+    "SELECT carrier AS name, "
+    "max(CASE field WHEN 'amazon_carrier_code' THEN value END) AS amazon_carrier_code, "
+    "max(CASE field WHEN 'amazon_carrier_name' THEN value END) AS amazon_carrier_name, "
+    "max(CASE field WHEN 'amazon_ship_method' THEN value END) AS amazon_ship_method "
+    "FROM carrier_codes GROUP BY carrier"
+)
 HISTORY_COLUMNS = (
     "time, store, order_no, mall_order_id, batch_id, feed_id, status, warning, message, source, "
     "operator"
@@ -48,7 +56,7 @@ def notify(db_path: str, feed_path: str, store: str = "amazon-main") -> None:
         "c.amazon_carrier_code, coalesce(c.amazon_carrier_name, ''), "
         "coalesce(o.tracking_number, ''), coalesce(c.amazon_ship_method, ''), '' "
         f"{TARGETED} LEFT JOIN order_items i ON i.order_no = o.order_no "
-        f"LEFT JOIN carriers c ON c.name = o.carrier {WHERE} "
+        f"LEFT JOIN ({CARRIER_CODES}) c ON c.name = o.carrier {WHERE} "
         "ORDER BY o.order_no, i.line",
         [store],
     )
