@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 
+from crossship import malls
 from crossship.errors import ImportFileError, UsageError
 from crossship.i18n import _
 from crossship.progress import NO_PROGRESS, Progress
@@ -461,6 +462,15 @@ class _RowChecker:
             fba = FBA_VALUES.get(raw.lower())
             if fba is None:
                 add(line, name("fba"), _("FBA {value!r} is not 0 or 1").format(value=raw))
+            elif fba and store in self.known.malls and not _has_fba(self.known.malls[store]):
+                # FBA (fulfilled by Amazon) is Amazon's alone (SPEC §12)
+                add(
+                    line,
+                    name("fba"),
+                    _("FBA 1 on a {mall} store's order: only Amazon orders can be FBA").format(
+                        mall=self.known.malls[store]
+                    ),
+                )
             values["fba"] = fba
         ship_date = None
         if "ship_date" in self.idx:
@@ -624,4 +634,12 @@ class _RowChecker:
         except ValueError:
             return False
         self.good_dates.add(text)
+        return True
+
+
+def _has_fba(mall: str) -> bool:
+    """Whether the mall has FBA orders (an unknown mall: let the run say it cannot notify it)."""
+    try:
+        return malls.get(mall).fba
+    except UsageError:
         return True

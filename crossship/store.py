@@ -114,6 +114,7 @@ class ImportKnown:
 
     stores: frozenset[str]
     phases: dict[str, str]  # name -> ship-date setting
+    malls: dict[str, str]  # store name -> its mall
     carriers: frozenset[str]
     in_progress: frozenset[str]  # order numbers inside a batch not yet finished
 
@@ -154,6 +155,7 @@ class OrderImport:
         conn = self.db.conn
         return ImportKnown(
             stores=frozenset(r[0] for r in conn.execute("SELECT name FROM stores")),
+            malls=dict(conn.execute("SELECT name, mall FROM stores").fetchall()),
             phases=dict(conn.execute("SELECT name, ship_date FROM phases").fetchall()),
             carriers=frozenset(r[0] for r in conn.execute("SELECT name FROM carriers")),
             in_progress=frozenset(

@@ -28,7 +28,7 @@ ROWS = [
     "A1,amazon-main,503-1111111-1111111,出荷済み,通常,0,2026-11-24,ヤマト運輸,401234567890,11,SKU-1,1",
     "A1,amazon-main,503-1111111-1111111,出荷済み,通常,0,2026-11-24,ヤマト運輸,401234567890,12,SKU-2,2",
     "A2,amazon-main,503-2222222-2222222,出荷待ち,保留,0,,佐川急便,,,,",
-    "A3,rakuten-shop,,完了,キャンセル,1,2026-11-20,日本郵便,,,RKT-1,3",
+    "A3,amazon-main,,完了,キャンセル,1,2026-11-20,日本郵便,,,RKT-1,3",
 ]
 
 
@@ -435,3 +435,14 @@ def test_a_heading_twice_is_refused(run, configured, tmp_path):
     text = "管理番号,店舗,処理フェーズ,order_no\nK1,amazon-main,出荷待ち,K1\n"
     found = problems(run(["orders", "import", str(write(tmp_path, text))]))
     assert found == ["line 1, column order_no: 管理番号 (order_no) appears twice: keep one column"]
+
+
+def test_fba_is_refused_on_another_malls_order(run, configured, store, tmp_path):
+    text = csv_text(
+        "order_no,store,phase,fba,ship_date",
+        ["C1,amazon-main,出荷済み,1,2026-11-01", "C2,rakuten-shop,出荷済み,1,2026-11-01"],
+    )
+    result = run(["orders", "import", str(write(tmp_path, text))])
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr and "only Amazon orders can be FBA" in result.stderr
+    assert store.find_orders(["C1", "C2"]) == {}  # nothing imported
