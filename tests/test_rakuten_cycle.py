@@ -266,3 +266,21 @@ def test_check_warns_then_is_critical_about_the_license_key(shop):
     ended = shop.cli("check", "--store", STORE)
     assert ended.exit_code == 2
     assert "expired on 2026-11-30" in ended.stdout + ended.stderr
+
+
+def test_missing_basket_ids_are_looked_up_100_a_call_over_the_whole_run(shop, monkeypatch):
+    from crossship import prepare
+
+    monkeypatch.setattr(prepare, "CHUNK", 100)  # the selection is read 100 orders at a time
+    numbers = {i: f"338271-20261124-{i:010d}" for i in range(300)}
+    # 60 of every 100 orders come without their 送付先ID: 180 in all, 60 a chunk
+    shop.orders(
+        *(
+            row(f"M{i:03d}", numbers[i], f"4{i:05d}", **({} if i % 5 < 3 else {"送付先ID": "1"}))
+            for i in range(300)
+        )
+    )
+    shop.ok("notify", "run")
+    # ⌈180/100⌉ lookups (not one per chunk: 3), ⌈300/100⌉ updates
+    assert shop.rms.calls == {"getOrder": 2, "updateOrderShippingAsync": 3}
+    assert {shop.status(f"M{i:03d}") for i in range(300)} == {"in_progress"}

@@ -158,6 +158,9 @@ class RakutenSession:
 
     # --------------------------------------------------------------------- sending
 
+    # the run looks up the missing basketIds of all its orders first, 100 a getOrder call
+    resolve_ahead = True
+
     def resolve(self, orders: Sequence[dict], refs: dict[str, dict]) -> dict[str, dict]:
         """basketIds (送付先ID) the orders lack, from getOrder, 100 orders a call."""
         lacking: dict[str, list[str]] = {}
