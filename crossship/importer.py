@@ -40,6 +40,7 @@ HEADINGS: dict[str, str] = {
     "item_id": "注文商品番号",
     "sku": "SKU",
     "quantity": "数量",
+    "basket_id": "送付先ID",  # 楽天市場: the order's basket (optional; looked up when missing)
 }
 REQUIRED = ("order_no", "store", "phase")
 ITEM_FIELDS = ("item_id", "sku", "quantity")
@@ -320,12 +321,28 @@ def _import_text(
                 details=problems.details(),
             )
         writer.flush()
+        _keep_baskets(store, checker.baskets)
         read.tell()
         summary.orders = len(checker.seen)
         summary.new = writer.count_orders() - before
         summary.updated = summary.orders - summary.new
         summary.items = writer.items_written
     return summary
+
+
+def _keep_baskets(store: Store, baskets: dict[str, str]) -> None:
+    """送付先ID (basket_id) into the orders' mall references; a row RMS gave for another basket
+    no longer applies."""
+    if not baskets:
+        return
+    current = store.refs_for(list(baskets))
+    changes: dict[str, dict[str, object]] = {}
+    for order_no, basket in baskets.items():
+        change: dict[str, object] = {"basket_id": basket}
+        if current.get(order_no, {}).get("basket_id") not in (None, basket):
+            change["shipping_detail_id"] = None
+        changes[order_no] = change
+    store.set_refs(changes)
 
 
 def _logical_rows_after_header(reader: Any) -> Iterator[tuple[int, list[str]]]:
@@ -358,6 +375,7 @@ class _RowChecker:
         self.positions = list(self.idx.items())
         # the previous order's first row: repeated rows usually follow it, so no lookup is needed
         self.last: tuple[str, dict[str, object]] = ("", {})
+        self.baskets: dict[str, str] = {}  # order_no -> 送付先ID given in the file
 
     def check(self, line: int, cells: list[str]) -> None:
         bad = self.problems.count
@@ -486,6 +504,24 @@ class _RowChecker:
                     "`{command}` has finished the batch"
                 ).format(order_no=order_no, command="crossship results fetch"),
             )
+        basket = get("basket_id", "")
+        if basket:
+            digits = unicodedata.normalize("NFKC", basket)
+            if not _QUANTITY.fullmatch(digits) or len(digits) > 18:
+                add(
+                    line,
+                    name("basket_id"),
+                    _("送付先ID (basket_id) {value!r} is not a number").format(value=basket),
+                )
+            elif order_no and self.baskets.setdefault(order_no, digits) != digits:
+                add(
+                    line,
+                    name("basket_id"),
+                    _(
+                        "送付先ID (basket_id) {value} differs from an earlier row of order "
+                        "{order_no} ({earlier}): an order has one basket"
+                    ).format(value=basket, order_no=order_no, earlier=self.baskets[order_no]),
+                )
         # items
         item_id = get("item_id", "") or None
         sku = get("sku", "") or None

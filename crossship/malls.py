@@ -333,7 +333,7 @@ class Pacer:
 # The malls of CROSS MALL's help page whose packages are still being built (issues 12, 13): a
 # store may be configured on them before its package is installed; its orders are not sent.
 # Each entry goes once its package registers (the registry wins anyway).
-PLANNED: dict[str, str] = {"rakuten": "楽天市場"}
+PLANNED: dict[str, str] = {}
 
 _lock = threading.Lock()
 _loaded: dict[str, Mall] | None = None

@@ -322,11 +322,12 @@ def test_carrier_list_formats(run, configured):
     assert [r["name"] for r in rows] == ["ヤマト運輸", "佐川急便", "日本郵便"]
     assert rows[2]["amazon_ship_method"] is None
     csv_out = run("config carrier list --format csv", catch=False).stdout.splitlines()
+    # every installed mall's code columns follow Amazon's, in the registry's order
     assert csv_out[0] == (
         "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,"
-        "yahoo_ship_company,yahoo_no_tracking_reason"
+        "rakuten_delivery_company,yahoo_ship_company,yahoo_no_tracking_reason"
     )
-    assert csv_out[1] == "ヤマト運輸,Yamato Transport,,宅急便,,"
+    assert csv_out[1] == "ヤマト運輸,Yamato Transport,,宅急便,,,"
 
 
 # ----------------------------------------------------------------------------- mail

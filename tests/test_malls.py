@@ -42,7 +42,11 @@ def test_an_unknown_mall_names_the_known_ones():
 
 def test_a_registered_mall_joins_the_registry_in_key_order_until_cleared():
     malls.register(TEST_MALL)
-    assert list(malls.registry()) == sorted(["amazon", "testmall", "yahoo"])
+    installed = [key for key in malls.registry() if key != "testmall"]
+    malls.clear_registered()
+    assert list(malls.registry()) == installed
+    malls.register(TEST_MALL)
+    assert list(malls.registry()) == sorted([*installed, "testmall"])
     malls.clear_registered()
     assert "testmall" not in malls.registry()
 
@@ -51,7 +55,7 @@ def test_an_offline_session_comes_from_the_stores_mall():
     session = malls.offline_session({"name": "a", "mall": "amazon", "encoding": "utf-8"})
     assert session.encode([]) == []
     with pytest.raises(malls.ConfigError, match="cannot notify"):
-        malls.offline_session({"name": "r", "mall": "rakuten"})
+        malls.offline_session({"name": "m", "mall": "makeshop"})
 
 
 # ----------------------------------------------------------------------------- pacer
@@ -110,7 +114,7 @@ def test_mall_errors_carry_what_is_known_of_the_call():
 def test_store_flags_come_from_every_registered_mall(run):
     malls.register(TEST_MALL)
     shown = " ".join(run("config store add --help", catch=False).stdout.split())
-    assert "--license-expires" in shown and "[テストモール]" in shown
+    assert "--license-expires" in shown and "[楽天市場, テストモール]" in shown
     assert "--marketplace-id" in shown and "--time-budget" in shown
     assert "--seller-id" in shown and "[Amazon, テストモール, Yahoo!ショッピング]" in shown
 
@@ -158,8 +162,8 @@ def test_a_setting_of_another_mall_is_a_usage_error(run, store):
     result = run("config store set amazon-main --license-expires 2027-01-01 --interval 30")
     assert result.exit_code == 2
     assert one_error(result) == (
-        "Error: --license-expires is a setting of テストモール stores; store 'amazon-main' is on "
-        "Amazon: see `crossship config store add --help`"
+        "Error: --license-expires is a setting of 楽天市場, テストモール stores; store "
+        "'amazon-main' is on Amazon: see `crossship config store add --help`"
     )
     assert store.get_store("amazon-main") == before
     wrong = run("config store add t2 --mall testmall --seller-id s --encoding cp932")
@@ -196,19 +200,20 @@ def test_carrier_flags_and_codes_come_from_every_mall(run, store):
     yahoo = {"yahoo_ship_company": None, "yahoo_no_tracking_reason": None}
     assert listed == [
         {"name": "ヤマト運輸", "amazon_carrier_code": "Yamato Transport",
-         "amazon_carrier_name": None, "amazon_ship_method": "宅急便", "test_company": "1001",
-         **yahoo},
+         "amazon_carrier_name": None, "amazon_ship_method": "宅急便",
+         "rakuten_delivery_company": None, "test_company": "1001", **yahoo},
         {"name": "佐川急便", "amazon_carrier_code": None, "amazon_carrier_name": None,
-         "amazon_ship_method": None, "test_company": "1002", **yahoo},
+         "amazon_ship_method": None, "rakuten_delivery_company": None, "test_company": "1002",
+         **yahoo},
     ]  # fmt: skip
     header = run("config carrier list --format csv", catch=False).stdout.splitlines()[0]
     assert header == (
-        "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,test_company,"
-        "yahoo_ship_company,yahoo_no_tracking_reason"
+        "name,amazon_carrier_code,amazon_carrier_name,amazon_ship_method,"
+        "rakuten_delivery_company,test_company,yahoo_ship_company,yahoo_no_tracking_reason"
     )
     nothing = run("config carrier add 西濃運輸")
     assert nothing.exit_code == 2
-    assert "--amazon-carrier-code, --test-company" in one_error(nothing)
+    assert "--amazon-carrier-code, --rakuten-delivery-company, --test-company" in one_error(nothing)
 
 
 # ----------------------------------------------------------------------------- references

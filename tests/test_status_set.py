@@ -25,7 +25,7 @@ from crossship.timeutil import to_db
 env = notify_helpers.env  # fixtures
 amazon_mock = notify_helpers.amazon_mock
 
-RAKUTEN = "rakuten-shop"
+OTHER = "makeshop-shop"  # a store of a mall crossship cannot notify
 
 
 def give(env: Env, order_no: str, status: Status, message: str = "") -> None:
@@ -131,11 +131,11 @@ def test_no_order_numbers_is_a_usage_error(failed: Env):
 @pytest.fixture
 def mixed(env: Env) -> Env:
     """One order of each kind status set refuses, and two it changes."""
-    env.add_store(RAKUTEN, mall="rakuten")
+    env.add_store(OTHER, mall="makeshop")
     env.add(
         order(1, phase=DESTINATION),
         order(2, phase=DESTINATION),
-        order(3, store=RAKUTEN),
+        order(3, store=OTHER),
         order(4, fba=1),
         order(5),
     )
@@ -161,7 +161,7 @@ def test_each_refusal_has_its_reason_and_the_others_change(mixed: Env):
     )  # fmt: skip
     assert result.exit_code == 1
     err = result.stderr
-    assert "Refused A00003: an order of 'rakuten-shop', a rakuten store" in err
+    assert "Refused A00003: an order of 'makeshop-shop', a makeshop store" in err
     assert "Refused A00004: an FBA order" in err
     assert "Refused A00005: 連携中 (in_progress) in batch 1" in err
     assert "Refused Z99999: no such order" in err

@@ -8,6 +8,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -134,6 +135,44 @@ def demo_data() -> Path:
     return Path(str(resources.files("crossship").joinpath("data", "demo_orders.csv")))
 
 
+RAKUTEN_STORE = "rakuten-shop"
+# the demo's RMS holds this order as cancelled: its result is ERROR_102 (an エラー)
+RAKUTEN_CANCELLED = "338271-20261126-0012345612"
+
+
+def demo_rakuten_data() -> Path:
+    """More orders of the Rakuten store: a cancelled one, a split, a blank tracking number."""
+    return Path(str(resources.files("crossship").joinpath("data", "demo_rakuten_orders.csv")))
+
+
+def demo_rakuten_steps(url: str, today: date) -> list[list[str]]:
+    """The Rakuten store's part of the demo: its carrier codes, its store (a licenseKey ending in
+    10 days, so the warning shows), and after the first cycle a corrected tracking number sent
+    again, which updates the row RMS registered (the same shippingDetailId)."""
+    expires = (today + timedelta(days=10)).isoformat()
+    return [
+        ["config", "carrier", "add", "ヤマト運輸", "--rakuten-delivery-company", "1001"],
+        ["config", "carrier", "add", "佐川急便", "--rakuten-delivery-company", "1002"],
+        ["config", "carrier", "add", "日本郵便", "--rakuten-delivery-company", "1003"],
+        ["config", "store", "set", RAKUTEN_STORE, "--endpoint", url + "/es/2.0/order/",
+         "--license-expires", expires],
+        ["config", "phase", "add", RAKUTEN_STORE, "出荷済み", "--move-to", "完了"],
+        ["auto", "start", RAKUTEN_STORE],
+        ["orders", "import", str(demo_rakuten_data())],
+    ]  # fmt: skip
+
+
+def demo_renotify_steps() -> list[list[str]]:
+    return [
+        ["orders", "update", "20001", "--tracking-number", "401234567951"],
+        ["status", "set", "20001", "--to", "pending", "--move-to", "出荷済み",
+         "--reason", "配送番号の訂正"],
+        ["notify", "run", "--store", RAKUTEN_STORE, "--force"],
+        ["results", "fetch", "--store", RAKUTEN_STORE, "--force"],
+        ["history", "--order", "20001"],
+    ]  # fmt: skip
+
+
 DEMO_YAHOO_STORE = "yahoo-shop"
 # the demo's Yahoo does not know this order, so its cycle shows Yahoo's od83000003 エラー too
 DEMO_YAHOO_UNKNOWN = "sandbox-store-10000005"
@@ -237,7 +276,7 @@ def demo(ctx: click.Context, keep: bool) -> None:
     options = SandboxOptions(enforce_rate_limits=False, known_order_ids=known)
     saved = {
         name: os.environ.get(name)
-        for name in (*_DEMO_ENV, *_DEMO_YAHOO_ENV, "CROSSSHIP_CREDENTIALS")
+        for name in (*_DEMO_ENV, *_DEMO_YAHOO_ENV, *_RAKUTEN_ENV, "CROSSSHIP_CREDENTIALS")
     }
     try:
         # the user's credentials file is not read either: the sandbox's come from the environment
@@ -253,6 +292,11 @@ def demo(ctx: click.Context, keep: bool) -> None:
             )
             key = yahoo.write_public_key(Path(workdir) / "sandbox-yahoo-public-key.pem")
             steps = demo_steps(server.url, server.token_url, demo_data(), i18n.current(), key)
+            _rakuten_sandbox(server)
+            # the Rakuten store joins before the orders are imported, and re-notifies at the end
+            at = steps.index(["orders", "import", str(demo_data())])
+            steps[at:at] = demo_rakuten_steps(server.url, app.clock().date())
+            steps[-1:-1] = demo_renotify_steps()
             for step in steps:
                 code = _invoke(ctx, app, step, mails.append)
                 if code not in (ExitCode.OK, ExitCode.FAILED):
@@ -306,6 +350,19 @@ _DEMO_YAHOO_ENV = tuple(
     env_name(DEMO_YAHOO_STORE, suffix)
     for suffix in ("YAHOO_CLIENT_ID", "YAHOO_CLIENT_SECRET", "YAHOO_REFRESH_TOKEN")
 )
+_RAKUTEN_ENV = tuple(
+    env_name(RAKUTEN_STORE, suffix) for suffix in ("RMS_SERVICE_SECRET", "RMS_LICENSE_KEY")
+)
+
+
+def _rakuten_sandbox(server: SandboxServer) -> None:
+    """The sandbox RMS's keys for the demo's Rakuten store (this process only), and its
+    cancelled order."""
+    rms = server.sandbox.rakuten
+    rms.set_options({"cancelled_orders": {RAKUTEN_CANCELLED}})
+    values = (rms.options.service_secret, rms.options.license_key)
+    for name, value in zip(_RAKUTEN_ENV, values, strict=True):
+        os.environ[name] = value
 
 
 def _sandbox_credentials(server: SandboxServer) -> None:

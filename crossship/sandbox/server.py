@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from crossship.errors import NotFound, UsageError
 from crossship.sandbox import processing
+from crossship.sandbox.rakuten import RmsSandbox
 from crossship.sandbox.yahoo import YahooSandbox
 
 FEEDS_PATH = "/feeds/2021-06-30"
@@ -373,7 +374,8 @@ class Sandbox:
         self._feed_ids = itertools.count(50_000_000_000 + secrets.randbelow(10**9))
         # the other malls on the same port, each owning its own paths
         self.yahoo = YahooSandbox(now=now, monotonic=clock)
-        self.parts = [self.yahoo]
+        self.rakuten = RmsSandbox(clock=clock, now=now)
+        self.parts: list[YahooSandbox | RmsSandbox] = [self.yahoo, self.rakuten]
 
     # control ------------------------------------------------------------------------------------
 
@@ -1165,6 +1167,7 @@ class SandboxServer:
                 line + "\n"
                 for line in self.sandbox.yahoo.banner_lines(self.url, self.yahoo_key_file)
             )
+            + "".join(line + "\n" for line in self.sandbox.rakuten.banner_lines(self.url))
             + "Press Ctrl-C to stop."
         )
 

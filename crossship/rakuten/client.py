@@ -1,0 +1,560 @@
+"""The one module that knows RMS HTTP: the ESA header, the order API's three calls, its errors.
+
+Every call has a timeout and waits its turn on a pacer (at most one RMS call a second per store,
+on a monotonic clock). getOrder and getResultUpdateOrderShippingAsync change nothing, so they are
+retried on 429, 5xx and network failures with exponential backoff and full jitter;
+updateOrderShippingAsync is retried only on 429 (RMS refused it before acting). Every failure is a
+``RakutenError`` whose ``outcome`` says what is known of the call's effect at RMS, and whose
+message never holds the service secret or the license key.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from crossship import __version__
+from crossship.errors import MallError
+from crossship.rakuten.codes import (
+    DEFAULT_ENDPOINT,
+    GET_ORDER_VERSION,
+    MAX_ORDERS_PER_REQUEST,
+    RMS_API_SCREEN,
+    api_function,
+)
+from crossship.urls import check_url, display_url
+
+GET_ORDER = "getOrder"
+UPDATE = "updateOrderShippingAsync"
+GET_RESULT = "getResultUpdateOrderShippingAsync"
+OPERATIONS = (GET_ORDER, UPDATE, GET_RESULT)
+IDEMPOTENT = frozenset({GET_ORDER, GET_RESULT})
+AUTH_CODES = frozenset({"ES01-01"})
+NOT_ENABLED_CODES = frozenset({"ES04-01"})
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+SNIPPET_CHARS = 200
+
+log = logging.getLogger("crossship.rakuten")
+
+
+class RakutenError(MallError):
+    """An RMS call failed (see ``MallError``: ``outcome`` ``not_sent`` / ``rejected`` /
+    ``unknown``; ``halt`` stops this store's run: authentication, an expired license key)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A store's RMS keys. Both are secrets: never shown, logged or stored."""
+
+    service_secret: str
+    license_key: str
+
+    def __repr__(self) -> str:
+        return "Credentials(service_secret=***, license_key=***)"
+
+    __str__ = __repr__
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.service_secret, self.license_key, self.authorization())
+
+    def authorization(self) -> str:
+        raw = f"{self.service_secret}:{self.license_key}".encode()
+        return "ESA " + base64.b64encode(raw).decode("ascii")
+
+
+class Pace(Protocol):
+    def wait(self) -> None: ...
+
+
+class Pacer:
+    """At most one call per ``interval`` seconds, on a monotonic clock: a faked or jumping wall
+    clock neither stalls nor rushes it."""
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.interval = interval
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None:
+            gap = self.interval - (self.monotonic() - self._last)
+            if gap > 0:
+                self.sleep(gap)
+        self._last = self.monotonic()
+
+
+def license_key_help(store: str) -> str:
+    """What to do when RMS refuses the keys or the license key has expired."""
+    return (
+        f"the licenseKey expires every 90 days: issue a new one in {RMS_API_SCREEN}, set it as "
+        f"CROSSSHIP_{_env_store(store)}_RMS_LICENSE_KEY (or license_key under [stores.{store}] "
+        "in credentials.toml) and record its end with "
+        f"`crossship config store set {store} --license-expires YYYY-MM-DD`"
+    )
+
+
+def _env_store(store: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in store.upper())
+
+
+@dataclass
+class _Failure:
+    outcome: str
+    message: str
+    retryable: bool
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+    halt: bool = False
+
+
+# network failures that happen before any byte of the request leaves this machine
+_BEFORE_SENDING = (
+    ConnectTimeoutError,
+    ConnectionRefusedError,
+    socket.gaierror,
+    ssl.SSLCertVerificationError,
+)
+_NOT_NETWORK = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
+
+
+class RmsClient:
+    """RMS order API calls for one store, paced to one a second."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        store: str = "STORE",
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        max_attempts: int = 5,
+        pace: Pace | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.credentials = credentials
+        self.store = store
+        base = check_url(endpoint, "endpoint")
+        self.endpoint = base if base.endswith("/") else base + "/"
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.pace: Pace = pace if pace is not None else Pacer(sleep=sleep)
+        self.sleep = sleep
+        self.rand = rand
+        self._own_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"RmsClient(endpoint={self.endpoint!r})"
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def url(self, operation: str) -> str:
+        """The operation's URL: the base plus its name and RMS's trailing slash."""
+        return f"{self.endpoint}{operation}/"
+
+    # ---- the three calls ------------------------------------------------------------------
+
+    def get_order(self, order_numbers: Sequence[str]) -> list[dict[str, Any]]:
+        """``OrderModelList`` of at most 100 orders (version 7: basketId, shippingDetailId).
+
+        Orders RMS does not know are simply absent from the list.
+        """
+        numbers = list(order_numbers)
+        if not 1 <= len(numbers) <= MAX_ORDERS_PER_REQUEST:
+            raise ValueError(f"getOrder takes 1 to {MAX_ORDERS_PER_REQUEST} order numbers")
+        payload = {"orderNumberList": numbers, "version": GET_ORDER_VERSION}
+        body = self._call(GET_ORDER, json.dumps(payload).encode())
+        orders = body.get("OrderModelList")
+        if orders is None:
+            if self._errors(body) or isinstance(body.get("MessageModelList"), list):
+                return []  # RMS found none of them and said so in its messages
+            raise self._malformed(GET_ORDER, "not_sent", "it lacks OrderModelList")
+        if not isinstance(orders, list):
+            raise self._malformed(GET_ORDER, "not_sent", "OrderModelList is not a list")
+        for order in orders:
+            problem = _order_problem(order)
+            if problem:
+                raise self._malformed(GET_ORDER, "not_sent", problem)
+        return orders
+
+    def update_order_shipping_async(self, body: bytes) -> str:
+        """Send a recorded request body (≤100 orders); returns RMS's requestId.
+
+        Never repeated after it may have reached RMS: only a 429 (refused before acting) is.
+        """
+        answer = self._call(UPDATE, body)
+        request_id = answer.get("requestId")
+        if isinstance(request_id, int) and not isinstance(request_id, bool):
+            request_id = str(request_id)
+        if isinstance(request_id, str) and request_id.strip():
+            return request_id.strip()
+        errors = self._errors(answer)
+        if errors:
+            code, text = errors
+            raise self._error(
+                UPDATE, "rejected", f"RMS refused the request: {text}", status=200, code=code
+            )
+        raise self._malformed(UPDATE, "unknown", "it holds neither a requestId nor an ERROR")
+
+    def get_result(self, request_id: str) -> dict[str, Any]:
+        """The answer of getResultUpdateOrderShippingAsync, checked for shape, unread."""
+        body = self._call(GET_RESULT, json.dumps({"requestId": request_id}).encode())
+        results = body.get("ResultShippingModelList")
+        if results is None:
+            if isinstance(body.get("MessageModelList"), list) and body["MessageModelList"]:
+                return body
+            raise self._malformed(GET_RESULT, "not_sent", "it lacks ResultShippingModelList")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise self._malformed(GET_RESULT, "not_sent", "ResultShippingModelList is not a list")
+        return body
+
+    # ---- HTTP -----------------------------------------------------------------------------
+
+    def _call(self, op: str, body: bytes) -> dict[str, Any]:
+        """One operation with its retries; the 2xx answer's JSON object."""
+        attempt = 1
+        while True:
+            try:
+                response = self._attempt(op, body, attempt)
+            except requests.RequestException as exc:
+                failure = self._network_failure(op, exc)
+            else:
+                refused = self._http_failure(op, response)
+                if refused is None:
+                    return self._json_object(op, response)
+                failure = refused
+            delay = self._delay(attempt, failure)
+            if delay is None:
+                raise self._error(
+                    op,
+                    failure.outcome,
+                    failure.message,
+                    status=failure.status,
+                    code=failure.code,
+                    halt=failure.halt,
+                )
+            log.debug("%s: retrying in %.1f s", op, delay)
+            self.sleep(delay)
+            attempt += 1
+
+    def _attempt(self, op: str, body: bytes, attempt: int) -> requests.Response:
+        headers = {
+            "Authorization": self.credentials.authorization(),
+            "Content-Type": "application/json; charset=utf-8",
+            "Accept": "application/json",
+            "User-Agent": f"crossship/{__version__}",
+        }
+        url = self.url(op)
+        self.pace.wait()
+        self.calls[op] += 1
+        try:
+            # redirects are refused: requests would carry the Authorization header along
+            response = self.session.post(
+                url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            log.debug("%s %s failed: %s (attempt %d)", op, display_url(url), _reason(exc), attempt)
+            raise
+        log.debug("%s %s -> %d (attempt %d)", op, display_url(url), response.status_code, attempt)
+        return response
+
+    def _delay(self, attempt: int, failure: _Failure) -> float | None:
+        if not failure.retryable or attempt >= self.max_attempts:
+            return None
+        if failure.retry_after is not None:
+            return failure.retry_after if failure.retry_after <= BACKOFF_CAP else None
+        return self.rand() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+
+    def _network_failure(self, op: str, exc: requests.RequestException) -> _Failure:
+        host = urlsplit(self.endpoint).hostname or "?"
+        if isinstance(exc, _NOT_NETWORK):
+            return _Failure("not_sent", f"the request could not be made ({_reason(exc)})", False)
+        if _failed_before_sending(exc):
+            message = f"could not reach {host} ({_reason(exc)}); nothing was sent"
+            return _Failure("not_sent", message, op in IDEMPOTENT)
+        if op in IDEMPOTENT:
+            message = f"the connection to {host} failed ({_reason(exc)})"
+            return _Failure("not_sent", message, True)
+        message = (
+            f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
+            "whether RMS received it is unknown"
+        )
+        return _Failure("unknown", message, False)
+
+    def _http_failure(self, op: str, response: requests.Response) -> _Failure | None:
+        """What a non-2xx answer, or a 2xx answer carrying an RMS platform error, means."""
+        status = response.status_code
+        body = _json_or_none(response.content)
+        code, text = _platform_error(body)
+        if 200 <= status < 300 and code is None:
+            return None
+        if code is None:
+            messages = self._errors(body) if isinstance(body, dict) else None
+            if messages:
+                code, text = messages
+        described = f"RMS answered {status}" + (f" {code}: {text}" if code else "")
+        if code is None:
+            described += _describe_body(response)
+        if status == 401 or code in AUTH_CODES:
+            return _Failure(
+                "not_sent",
+                f"{described}: RMS refused the service secret and license key; "
+                + license_key_help(self.store),
+                False,
+                status,
+                code or "ES01-01",
+                halt=True,
+            )
+        if code in NOT_ENABLED_CODES:
+            return _Failure(
+                "rejected",
+                f"{described}: the API function {api_function(op)} is not enabled for this "
+                f"license key: enable it in {RMS_API_SCREEN} (API利用設定)",
+                False,
+                status,
+                code,
+            )
+        if status == 429:
+            # throttled: RMS refused the call before acting on it
+            return _Failure(
+                "not_sent", described, True, status, code, _retry_after(response.headers)
+            )
+        if status >= 500:
+            if op in IDEMPOTENT:
+                return _Failure("not_sent", described, True, status, code)
+            return _Failure(
+                "unknown",
+                f"{described}; whether RMS registered the shipments is unknown",
+                False,
+                status,
+                code,
+            )
+        return _Failure("rejected", described, False, status, code)
+
+    def _json_object(self, op: str, response: requests.Response) -> dict[str, Any]:
+        # an updateOrderShippingAsync answer we cannot read may still mean RMS took the request
+        outcome = "unknown" if op == UPDATE else "not_sent"
+        body = _json_or_none(response.content)
+        if body is None:
+            raise self._malformed(
+                op,
+                outcome,
+                f"it is not JSON ({response.status_code}{_describe_body(response)})",
+                status=response.status_code,
+            )
+        if not isinstance(body, dict):
+            raise self._malformed(op, outcome, "it is JSON but not an object")
+        return body
+
+    def _errors(self, body: dict[str, Any]) -> tuple[str | None, str] | None:
+        """The ERROR messages of an order-API answer: (first code, all as one text)."""
+        messages = body.get("MessageModelList")
+        if not isinstance(messages, list):
+            return None
+        errors = [
+            m for m in messages if isinstance(m, dict) and str(m.get("messageType")) == "ERROR"
+        ]
+        if not errors:
+            return None
+        text = "; ".join(f"{m.get('messageCode')}: {_words(m.get('message'))}" for m in errors)
+        code = errors[0].get("messageCode")
+        return (str(code) if code else None), text
+
+    def _malformed(
+        self, op: str, outcome: str, why: str, *, status: int | None = None
+    ) -> RakutenError:
+        tail = (
+            "; whether RMS registered the shipments is unknown: it is checked with getOrder "
+            "before anything is sent again"
+            if outcome == "unknown"
+            else ""
+        )
+        return self._error(op, outcome, f"RMS's answer cannot be read: {why}{tail}", status=status)
+
+    def _error(
+        self,
+        op: str,
+        outcome: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        halt: bool = False,
+    ) -> RakutenError:
+        return RakutenError(
+            self._scrub(f"{op}: {message}"),
+            outcome=outcome,
+            halt=halt,
+            status=status,
+            code=code,
+            operation=op,
+        )
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.credentials.secrets():
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+# ---- helpers without state -------------------------------------------------------------------
+
+
+def _order_problem(order: object) -> str | None:
+    """Why one OrderModelList entry is not what getOrder version 7 gives, or None."""
+    if not isinstance(order, dict) or not isinstance(order.get("orderNumber"), str):
+        return "an order without orderNumber"
+    packages = order.get("PackageModelList") or []
+    if not isinstance(packages, list):
+        return f"order {order['orderNumber']}: PackageModelList is not a list"
+    for package in packages:
+        if not isinstance(package, dict) or not _is_id(package.get("basketId")):
+            return f"order {order['orderNumber']}: a package without a basketId"
+        rows = package.get("ShippingModelList") or []
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and _is_id(r.get("shippingDetailId")) for r in rows
+        ):
+            return f"order {order['orderNumber']}: a shipment row without shippingDetailId"
+    return None
+
+
+def _is_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, str) and value.isdigit()
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _platform_error(body: Any) -> tuple[str | None, str]:
+    """``{"Results": {"errorCode": "ES04-01", "message": ...}}``: RMS's gateway errors."""
+    if not isinstance(body, dict):
+        return None, ""
+    results = body.get("Results") or body.get("result")
+    if isinstance(results, dict) and isinstance(results.get("errorCode"), str):
+        return results["errorCode"], _words(results.get("message"))
+    return None, ""
+
+
+def _words(value: object) -> str:
+    return " ".join(str(value or "").split())[: SNIPPET_CHARS * 2]
+
+
+def _describe_body(response: requests.Response) -> str:
+    content = response.content
+    if not content.strip():
+        return " with an empty body"
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "a body"
+    return f" with {kind}: {_snippet(content)!r}"
+
+
+def _snippet(content: bytes) -> str:
+    text = content[: SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    return " ".join(text.split())[:SNIPPET_CHARS]
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < float("inf") else None
+
+
+def _failed_before_sending(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    # an unrecognised ConnectionError counts as sent: for updateOrderShippingAsync the safe side
+    return any(isinstance(e, _BEFORE_SENDING) for e in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [a for a in current.args if isinstance(a, BaseException)]
+        if isinstance(current, MaxRetryError) and current.reason is not None:
+            wrapped.append(current.reason)
+        if current.__cause__ is not None:
+            wrapped.append(current.__cause__)
+        pending.extend(wrapped)
+
+
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (socket.gaierror, "the host name could not be resolved"),
+    (ConnectionRefusedError, "connection refused"),
+    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
+    (ConnectionResetError, "connection reset"),
+    (RemoteDisconnected, "the server closed the connection without answering"),
+    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
+    (requests.ConnectTimeout, "no connection within the connect timeout"),
+    (requests.ReadTimeout, "no answer within the read timeout"),
+    (requests.exceptions.SSLError, "TLS failed"),
+)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    causes = list(_causes(exc))
+    for kind, words in _REASONS:
+        if any(isinstance(e, kind) for e in causes):
+            return words
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
