@@ -367,7 +367,7 @@ def test_date_warnings_from_five_days_before() -> None:
     near = keys.date_warnings(
         authorized_on="2026-11-08", key_expires="2026-12-06", has_key=True, today=today
     )
-    assert "2026-12-06 (5 days left)" in near[0] and "public key expires" in near[1]
+    assert "2026-12-06 (days left: 5)" in near[0] and "public key expires" in near[1]
     gone = keys.date_warnings(
         authorized_on="2026-10-01", key_expires="2026-11-30", has_key=True, today=today
     )

@@ -68,7 +68,7 @@ def test_authorization_near_its_end_is_warned(run, initialised, db_path) -> None
         obj=clock,
     )
     assert result.exit_code == 0
-    assert "authorization ends on 2026-12-03 (2 days left)" in result.stderr
+    assert "authorization ends on 2026-12-03 (days left: 2)" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -137,4 +137,4 @@ def test_check_reports_the_key_and_authorization(run, initialised) -> None:
     result = run("check --store y", obj=clock)
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "the public key expired on 2026-11-30" in result.stdout
-    assert "authorization ends on 2026-12-04 (3 days left)" in result.stdout
+    assert "authorization ends on 2026-12-04 (days left: 3)" in result.stdout

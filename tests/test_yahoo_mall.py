@@ -192,7 +192,7 @@ def test_three_network_failures_in_a_row_stop_the_store(server, tmp_path, secret
 def test_health_levels() -> None:
     row = {"mall_settings": {"public_key": "k.pem", "authorized_on": "2026-11-01"}}
     assert health(row, NOW) == [("warning", health(row, NOW)[0][1])]
-    assert "ends on 2026-11-29 (1 day left)" in health(row, NOW)[0][1]
+    assert "ends on 2026-11-29 (days left: 1)" in health(row, NOW)[0][1]
     assert health({"mall_settings": {}}, NOW)[0][0] == "warning"  # no key
 
 
@@ -223,8 +223,9 @@ def test_notices_for_the_runs_mail(server, tmp_path, secrets) -> None:
     assert session(server, tmp_path).notices() == []
     near = session(server, tmp_path, authorized_on="2026-11-01", public_key_expires="2027-01-01")
     (notice,) = near.notices()
-    assert "authorization ends on 2026-11-29 (1 day left)" in notice
-    assert "no public key" in session(server, tmp_path, signed=False).notices()[0]
+    assert "authorization ends on 2026-11-29 (days left: 1)" in str(notice)
+    assert "残り 1 日" in notice.render("ja")  # kept as a Message: the mail shows its language
+    assert "no public key" in str(session(server, tmp_path, signed=False).notices()[0])
 
 
 def test_shorter_pacing_only_for_a_local_sandbox(server, tmp_path, secrets, monkeypatch) -> None:

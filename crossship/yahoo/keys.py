@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from crossship.errors import ConfigError
+from crossship.i18n import Message
 
 AUTHORIZATION_DAYS = 28
 WARN_DAYS = 5
@@ -80,68 +81,60 @@ def date_warnings(
 ) -> list[str]:
     """From 5 days before the 28-day authorization or the key's validity ends, say so."""
     return [
-        text
+        str(text)
         for _level, text in date_problems(
             authorized_on=authorized_on, key_expires=key_expires, has_key=has_key, today=today
         )
     ]
 
 
-def _days_left(days: int) -> str:
-    return "today" if days == 0 else f"{days} day left" if days == 1 else f"{days} days left"
-
-
 def date_problems(
     *, authorized_on: str | None, key_expires: str | None, has_key: bool, today: date
-) -> list[tuple[str, str]]:
-    """(level, text): ``warning`` from 5 days before an end (or without a key), ``critical``
-    after it (runs then fail with px-04102 or invalid_grant)."""
-    found: list[tuple[str, str]] = []
+) -> list[tuple[str, Message]]:
+    """(level, message): ``warning`` from 5 days before an end (or without a key),
+    ``critical`` after it (runs then fail with px-04102 or invalid_grant)."""
     if not has_key:
-        found.append(("warning", NO_KEY_WARNING))
-        return found
-    again = (
-        "authorize crossship again (Yahoo! ID連携), set the new refresh token and `--authorized-on`"
-    )
-    renew = (
-        "issue a new key in ストアクリエイターPro (設定 > 暗号鍵管理) and set --public-key, "
-        "--public-key-version and --public-key-expires"
-    )
+        no_key = Message(
+            "no public key (--public-key, --public-key-version): without 公開鍵認証 Yahoo ends "
+            "the authorization 12 hours after it was given and calls fail with px-04102; issue "
+            "a key in ストアクリエイターPro (設定 > 暗号鍵管理, 公開鍵発行)"
+        )
+        return [("warning", no_key)]
+    found: list[tuple[str, Message]] = []
     if authorized_on:
-        ends = date.fromisoformat(authorized_on) + timedelta(days=AUTHORIZATION_DAYS)
-        left = (ends - today).days
+        ends = (date.fromisoformat(authorized_on) + timedelta(days=AUTHORIZATION_DAYS)).isoformat()
+        left = (date.fromisoformat(ends) - today).days
         if left < 0:
-            found.append(
-                (
-                    "critical",
-                    f"Yahoo's authorization ended on {ends.isoformat()} (28 days after "
-                    f"--authorized-on {authorized_on}): {again}",
-                )
+            ended = Message(
+                "Yahoo's authorization ended on {ends} (28 days after --authorized-on {given}): "
+                "authorize crossship again (Yahoo! ID連携), set the new refresh token and "
+                "`--authorized-on`",
+                {"ends": ends, "given": authorized_on},
             )
+            found.append(("critical", ended))
         elif left <= WARN_DAYS:
-            found.append(
-                (
-                    "warning",
-                    f"Yahoo's authorization ends on {ends.isoformat()} "
-                    f"({_days_left(left)}): {again}",
-                )
+            ending = Message(
+                "Yahoo's authorization ends on {ends} (days left: {days}): authorize crossship "
+                "again (Yahoo! ID連携), set the new refresh token and `--authorized-on`",
+                {"ends": ends, "days": left},
             )
+            found.append(("warning", ending))
     if key_expires:
-        ends = date.fromisoformat(key_expires)
-        left = (ends - today).days
+        left = (date.fromisoformat(key_expires) - today).days
         if left < 0:
-            found.append(
-                (
-                    "critical",
-                    f"the public key expired on {key_expires}: Yahoo is back to the 12-hour "
-                    f"limit (px-04102); {renew}",
-                )
+            expired = Message(
+                "the public key expired on {ends}: Yahoo is back to the 12-hour limit (px-04102); "
+                "issue a new key in ストアクリエイターPro (設定 > 暗号鍵管理) and set "
+                "--public-key, --public-key-version and --public-key-expires",
+                {"ends": key_expires},
             )
+            found.append(("critical", expired))
         elif left <= WARN_DAYS:
-            found.append(
-                (
-                    "warning",
-                    f"the public key expires on {key_expires} ({_days_left(left)}): {renew}",
-                )
+            expiring = Message(
+                "the public key expires on {ends} (days left: {days}): issue a new key in "
+                "ストアクリエイターPro (設定 > 暗号鍵管理) and set --public-key, "
+                "--public-key-version and --public-key-expires",
+                {"ends": key_expires, "days": left},
             )
+            found.append(("warning", expiring))
     return found

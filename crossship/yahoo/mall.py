@@ -130,10 +130,10 @@ class YahooSession:
         )
         return cls(row, client, context.clock)
 
-    def notices(self) -> list[str]:
-        """Reminders for the run's mail: no public key, the 28-day authorization or the key's
-        year ending within 5 days (or ended)."""
-        return [text for _level, text in health(self.store, self.clock())]
+    def notices(self) -> list[Part]:
+        """Reminders for the run's mail (in its language): no public key, the 28-day
+        authorization or the key's year ending within 5 days (or ended)."""
+        return [text for _level, text in _problems(self.store, self.clock())]
 
     @property
     def calls(self) -> Counter:
@@ -320,6 +320,10 @@ def _pace(pace: Any, endpoint: str) -> Any:
 
 def health(store_row: dict, now: datetime) -> list[tuple[str, str]]:
     """`crossship check`: the 28-day authorization and the public key's year, from 5 days before."""
+    return [(level, str(text)) for level, text in _problems(store_row, now)]
+
+
+def _problems(store_row: dict, now: datetime) -> list[tuple[str, Message]]:
     settings = settings_of(store_row)
     return keys.date_problems(
         authorized_on=settings.get("authorized_on"),
