@@ -17,23 +17,21 @@ import json
 import logging
 import random
 import re
-import socket
-import ssl
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.client import RemoteDisconnected
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import AmazonError, ConfigError
-from crossship.i18n import N_, Message
+from crossship.i18n import Message
+from crossship.netfail import failed_before_sending as _failed_before_sending
+from crossship.netfail import reason as _reason
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -76,12 +74,6 @@ SP_API = frozenset({"createFeedDocument", "createFeed", "getFeeds", "getFeed", "
 S3 = frozenset({"upload", "download"})
 
 # network failures that happen before any byte of the request leaves this machine
-_BEFORE_SENDING = (
-    ConnectTimeoutError,  # includes urllib3's NewConnectionError and NameResolutionError
-    ConnectionRefusedError,
-    socket.gaierror,
-    ssl.SSLCertVerificationError,
-)
 # request errors that are our own mistakes, not the network's: repeating cannot help
 _NOT_NETWORK = (
     requests.exceptions.InvalidURL,
@@ -685,55 +677,3 @@ def _s3_error(content: bytes) -> tuple[str, str] | None:
     message = re.search(r"<Message>\s*([^<]*?)\s*</Message>", head)
     text = html.unescape(message.group(1)) if message else ""
     return html.unescape(code.group(1)), " ".join(text.split())[:SNIPPET_CHARS]
-
-
-def _failed_before_sending(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    # an unrecognised ConnectionError counts as sent: for createFeed that is the safe side
-    return any(isinstance(e, _BEFORE_SENDING) for e in _causes(exc))
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what it wraps (args, MaxRetryError.reason, __cause__), not __context__:
-    an unrelated earlier error must not pass for a cause."""
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [a for a in current.args if isinstance(a, BaseException)]
-        if isinstance(current, MaxRetryError) and current.reason is not None:
-            wrapped.append(current.reason)
-        if current.__cause__ is not None:
-            wrapped.append(current.__cause__)
-        pending.extend(wrapped)
-
-
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, N_("the host name could not be resolved")),
-    (ConnectionRefusedError, N_("connection refused")),
-    (ssl.SSLCertVerificationError, N_("the TLS certificate could not be verified")),
-    (ConnectionResetError, N_("connection reset")),
-    (RemoteDisconnected, N_("the server closed the connection without answering")),
-    (requests.exceptions.ChunkedEncodingError, N_("the answer was cut off")),
-    (requests.ConnectTimeout, N_("no connection within the connect timeout")),
-    (requests.ReadTimeout, N_("no answer within the read timeout")),
-    (requests.exceptions.SSLError, N_("TLS failed")),
-)
-
-
-def _reason(exc: requests.RequestException) -> Message | str:
-    """A short cause in words: requests' own text repeats the URL, query and signature included."""
-    causes = list(_causes(exc))
-    for kind, words in _REASONS:
-        if any(isinstance(e, kind) for e in causes):
-            return Message(words)
-    if isinstance(exc, requests.ConnectionError):
-        return Message("connection failed")
-    return type(exc).__name__

@@ -15,20 +15,18 @@ import collections
 import json
 import logging
 import random
-import socket
-import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.client import RemoteDisconnected
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import MallError
+from crossship.netfail import failed_before_sending as _failed_before_sending
+from crossship.netfail import reason as _reason
 from crossship.rakuten.codes import (
     DEFAULT_ENDPOINT,
     GET_ORDER_VERSION,
@@ -131,12 +129,6 @@ class _Failure:
 
 
 # network failures that happen before any byte of the request leaves this machine
-_BEFORE_SENDING = (
-    ConnectTimeoutError,
-    ConnectionRefusedError,
-    socket.gaierror,
-    ssl.SSLCertVerificationError,
-)
 _NOT_NETWORK = (
     requests.exceptions.InvalidURL,
     requests.exceptions.InvalidSchema,
@@ -509,52 +501,3 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         return None
     return seconds if seconds is not None and 0 <= seconds < float("inf") else None
-
-
-def _failed_before_sending(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    # an unrecognised ConnectionError counts as sent: for updateOrderShippingAsync the safe side
-    return any(isinstance(e, _BEFORE_SENDING) for e in _causes(exc))
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [a for a in current.args if isinstance(a, BaseException)]
-        if isinstance(current, MaxRetryError) and current.reason is not None:
-            wrapped.append(current.reason)
-        if current.__cause__ is not None:
-            wrapped.append(current.__cause__)
-        pending.extend(wrapped)
-
-
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, "the host name could not be resolved"),
-    (ConnectionRefusedError, "connection refused"),
-    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
-    (ConnectionResetError, "connection reset"),
-    (RemoteDisconnected, "the server closed the connection without answering"),
-    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
-    (requests.ConnectTimeout, "no connection within the connect timeout"),
-    (requests.ReadTimeout, "no answer within the read timeout"),
-    (requests.exceptions.SSLError, "TLS failed"),
-)
-
-
-def _reason(exc: requests.RequestException) -> str:
-    causes = list(_causes(exc))
-    for kind, words in _REASONS:
-        if any(isinstance(e, kind) for e in causes):
-            return words
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return type(exc).__name__

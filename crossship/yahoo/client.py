@@ -13,21 +13,19 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import socket
-import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.client import RemoteDisconnected
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from crossship import __version__
 from crossship.errors import YahooError
+from crossship.netfail import failed_before_sending as _failed_before_sending
+from crossship.netfail import reason as _reason
 from crossship.urls import check_url, display_url
 from crossship.yahoo import keys, xmlmsg
 from crossship.yahoo.xmlmsg import Answer, AnswerError, Shipment
@@ -43,13 +41,6 @@ ORDER_INFO_FIELDS = (
 )
 
 log = logging.getLogger("crossship.yahoo")
-
-_BEFORE_SENDING = (
-    ConnectTimeoutError,
-    ConnectionRefusedError,
-    socket.gaierror,
-    ssl.SSLCertVerificationError,
-)
 
 
 @dataclass(frozen=True)
@@ -423,52 +414,3 @@ def _bearer_error(response: requests.Response) -> str:
     error = parts.get("error", "").strip('"')
     description = parts.get("error_description", "").strip('"')
     return f"{error}: {description}" if description else error
-
-
-def _failed_before_sending(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    return any(isinstance(e, _BEFORE_SENDING) for e in _causes(exc))
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [a for a in current.args if isinstance(a, BaseException)]
-        if isinstance(current, MaxRetryError) and current.reason is not None:
-            wrapped.append(current.reason)
-        if current.__cause__ is not None:
-            wrapped.append(current.__cause__)
-        pending.extend(wrapped)
-
-
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, "the host name could not be resolved"),
-    (ConnectionRefusedError, "connection refused"),
-    (ssl.SSLCertVerificationError, "the TLS certificate could not be verified"),
-    (ConnectionResetError, "connection reset"),
-    (RemoteDisconnected, "the server closed the connection without answering"),
-    (requests.exceptions.ChunkedEncodingError, "the answer was cut off"),
-    (requests.ConnectTimeout, "no connection within the connect timeout"),
-    (requests.ReadTimeout, "no answer within the read timeout"),
-    (requests.exceptions.SSLError, "TLS failed"),
-)
-
-
-def _reason(exc: requests.RequestException) -> str:
-    """A short cause in words (requests' own text repeats the URL)."""
-    causes = list(_causes(exc))
-    for kind, words in _REASONS:
-        if any(isinstance(e, kind) for e in causes):
-            return words
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return type(exc).__name__
