@@ -223,3 +223,21 @@ def _text(value: Any, path: Path, key: str) -> str:
             _("credentials file {path}: {key} must be a quoted string").format(path=path, key=key)
         )
     return value
+
+
+@dataclass(frozen=True)
+class RefreshCredentials:
+    """An OAuth refresh-token grant's credentials (Amazon's LWA, Yahoo! ID連携). All three are
+    secrets: never shown, logged or stored."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+    def __repr__(self) -> str:
+        return "Credentials(client_id=***, client_secret=***, refresh_token=***)"
+
+    __str__ = __repr__
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.client_id, self.client_secret, self.refresh_token)

@@ -32,6 +32,7 @@ from crossship.errors import AmazonError, ConfigError
 from crossship.i18n import Message
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
+from crossship.secrets import RefreshCredentials
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -85,21 +86,8 @@ _NOT_NETWORK = (
 )
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A store's LWA credentials. All three are secrets: never shown, logged or stored."""
-
-    client_id: str
-    client_secret: str
-    refresh_token: str
-
-    def __repr__(self) -> str:
-        return "Credentials(client_id=***, client_secret=***, refresh_token=***)"
-
-    __str__ = __repr__
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self.client_id, self.client_secret, self.refresh_token)
+# a store's LWA credentials
+Credentials = RefreshCredentials
 
 
 @dataclass

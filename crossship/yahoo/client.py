@@ -26,6 +26,7 @@ from crossship import __version__
 from crossship.errors import YahooError
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
+from crossship.secrets import RefreshCredentials
 from crossship.urls import check_url, display_url
 from crossship.yahoo import keys, xmlmsg
 from crossship.yahoo.xmlmsg import Answer, AnswerError, Shipment
@@ -43,21 +44,8 @@ ORDER_INFO_FIELDS = (
 log = logging.getLogger("crossship.yahoo")
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A store's Yahoo! ID連携 credentials. All three are secrets: never shown, logged or stored."""
-
-    client_id: str
-    client_secret: str
-    refresh_token: str
-
-    def __repr__(self) -> str:
-        return "Credentials(client_id=***, client_secret=***, refresh_token=***)"
-
-    __str__ = __repr__
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self.client_id, self.client_secret, self.refresh_token)
+# a store's Yahoo! ID連携 credentials
+Credentials = RefreshCredentials
 
 
 class Pacer:
