@@ -15,6 +15,7 @@ from crossship.malls import Finished, Prepared, StoreContext
 from crossship.sandbox import SandboxServer
 from crossship.statuses import Status
 from crossship.yahoo import MALL
+from crossship.yahoo.codes import NO_TRACKING_REASONS, SHIP_COMPANIES
 from crossship.yahoo.mall import health
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
@@ -101,6 +102,24 @@ def test_the_declaration() -> None:
         "YAHOO_CLIENT_SECRET",
         "YAHOO_REFRESH_TOKEN",
     ]
+
+
+def test_the_carrier_flags_help_names_every_code(run) -> None:
+    """The help texts write the code lists out (a catalog needs a fixed text): they must stay
+    the lists Yahoo takes, in either language."""
+    fields = {f.name: f for f in MALL.carrier_fields}
+    for name, codes in (
+        ("yahoo_ship_company", SHIP_COMPANIES),
+        ("yahoo_no_tracking_reason", NO_TRACKING_REASONS),
+    ):
+        written = fields[name].help
+        assert [f"{code} {label}" in written for code, label in codes.items()] == [True] * len(
+            codes
+        )
+        assert written.count(", ") == len(codes) - 1, name
+    shown = run(["--lang", "ja", "config", "carrier", "add", "--help"]).stdout
+    assert "Yahoo!ショッピングの配送会社コード: 1000 その他、1001 ヤマト運輸" in shown
+    assert "ship company code" not in shown
 
 
 def test_shipment_then_completion_at_once(server, tmp_path, secrets) -> None:
