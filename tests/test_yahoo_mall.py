@@ -11,6 +11,7 @@ import pytest
 
 from crossship import malls
 from crossship.errors import ConfigError, YahooError
+from crossship.i18n import render
 from crossship.malls import Finished, Prepared, StoreContext
 from crossship.sandbox import SandboxServer
 from crossship.statuses import Status
@@ -206,6 +207,14 @@ def test_three_network_failures_in_a_row_stop_the_store(server, tmp_path, secret
             send(yahoo, order(f"30{n}"))
         halts.append(caught.value.halt)
     assert halts == [False, False, True]
+    # the stop is said in the message kept for the mail and the history, in either language
+    stopped = caught.value
+    assert "3 calls in a row failed" in stopped.message
+    assert "Yahoo answered 503" in render(stopped.kept, "en")
+    assert "(3 回続けて失敗しました: この店舗の残りの注文は次回の実行まで待機します)" in render(
+        stopped.kept, "ja"
+    )
+    assert "Yahoo が 503 を返しました" in render(stopped.kept, "ja")
 
 
 def test_health_levels() -> None:

@@ -214,7 +214,7 @@ class YahooClient:
         """Yahoo's own error: ``od…`` is about the order (returned); the rest stops the run."""
         code = answer.code
         # Yahoo's own code and words stay as Yahoo wrote them: an argument of our sentence
-        said = f"{code}: {answer.message}" if answer.message else code
+        said = f"{code}: {answer.message}" if code and answer.message else code or answer.message
         if code.lower().startswith("px-"):
             if code.lower() == "px-04102":
                 raise self._error(
