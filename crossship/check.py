@@ -32,7 +32,7 @@ from typing import Any
 
 from crossship import lock
 from crossship.errors import CrossshipError
-from crossship.i18n import _, ngettext
+from crossship.i18n import _, ngettext, render_stored
 from crossship.statuses import label_of
 from crossship.store import BATCH_OPEN_STATES, Store
 from crossship.timeutil import from_db, local_iso, to_db
@@ -202,9 +202,7 @@ def _check_jobs(store: Store, row: dict, now: datetime, report: Report) -> None:
             )
         elif last["outcome"] == "failed":
             summary = json.loads(last["summary"] or "{}")
-            why = "; ".join(
-                [*summary.get("problems", []), *filter(None, [summary.get("mail_error")])]
-            )
+            why = "; ".join(filter(None, _run_problems(summary)))
             report.add(
                 WARNING,
                 "run_failed",
@@ -344,17 +342,31 @@ def _command(job: str) -> str:
     return "crossship notify run" if job == "notify" else "crossship results fetch"
 
 
+def _run_problems(summary: Mapping[str, Any]) -> list[str]:
+    """A failed run's problems and mail error in the reader's language: from their keys when
+    the run kept them, else as recorded (English, or a record from before keys were kept)."""
+    texts = list(summary.get("problems") or [])
+    kept = list(summary.get("problems_kept") or [])
+    kept += [None] * (len(texts) - len(kept))  # a record from before problems were kept
+    shown = [render_stored(text, key) for text, key in zip(texts, kept, strict=False)]
+    if summary.get("mail_error"):
+        shown.append(render_stored(summary["mail_error"], summary.get("mail_error_kept")))
+    return shown
+
+
 def _ago(age: timedelta) -> str:
     minutes = max(int(age.total_seconds() // 60), 0)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return _("{days}d {hours}h").format(days=days, hours=hours)
     if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m"
+        return _("{hours}h {minutes}m").format(hours=hours, minutes=minutes)
+    return _("{minutes}m").format(minutes=minutes)
 
 
 def _span(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
-    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes} min"
+    if minutes % 60 == 0:
+        return _("{hours}h").format(hours=minutes // 60)
+    return _("{minutes} min").format(minutes=minutes)

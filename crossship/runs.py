@@ -145,6 +145,10 @@ class StoreRun:
             "notes": [i18n.render(n, "en") for n in self.said + self.notes],
             "warnings": len(self.warnings),
             "mail_error": i18n.render(self.mail_error, "en") or None,
+            # the same problems as keys and arguments, for a person reading them later
+            # (`crossship check`) in their own language; None where a part is not ours
+            "problems_kept": [i18n.keep(p)[1] for p in self.problems],
+            "mail_error_kept": i18n.keep(self.mail_error)[1],
         }
 
 
@@ -252,8 +256,12 @@ def send_mail(
     subject: str,
     template: str,
     transport: Transport | None = None,
+    *,
+    synchronous: bool = False,
 ) -> None:
-    """Mail the run's result when it sent or failed anything; a failure is noted, never raised."""
+    """Mail the run's result when it sent or failed anything; a failure is noted, never raised.
+    ``synchronous``: the store's mall answers each request at once (no later result to wait for).
+    """
     if not run.eventful:
         return
     from crossship.secrets import smtp_password  # late: only runs that mail read credentials
@@ -270,6 +278,7 @@ def send_mail(
             "time": local_iso(to_db(run.started_at)),
             "advice": ADVICE,
             "digest": mail_digest(run, settings.language),
+            "synchronous": synchronous,
         }
         deliver = transport or mailer.send
         mail = _capped(
@@ -341,6 +350,9 @@ def each_store(
         if not (run.skipped or run.dry_run):
             mall = malls.find(mall_of[run.store])
             subject = mall.subjects[subject_key] if mall else f"(CROSSMALL) crossship {job}"
-            send_mail(store, db_path, run, subject, template, mail_transport)
+            synchronous = bool(mall and mall.synchronous)
+            send_mail(
+                store, db_path, run, subject, template, mail_transport, synchronous=synchronous
+            )
             record(store, run, clock())
         yield run, extra

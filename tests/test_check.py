@@ -351,3 +351,43 @@ def test_a_registered_mall_health_shows_in_the_command(env: Env) -> None:
     lines = checked(env)[1]
 
     assert f"WARNING: {STORE}: the licence ends in 1 days" in lines
+
+
+def test_a_failed_run_s_reason_shows_in_the_reader_s_language(env: Env) -> None:
+    """The run record keeps its problems as keys: `check` shows them in the reader's language,
+    while the record itself (read by machines) stays English."""
+    env.add(order(1))
+    env.amazon.token(status=400)
+    env.notify()
+    env.fetch()
+
+    japanese = env.cli("--lang", "ja", "check")
+    english, lines_en = checked(env)
+    lines_ja = japanese.stdout.splitlines()
+
+    assert japanese.exit_code == english.exit_code == 1
+    (line_ja,) = lines_ja
+    assert "前回の `crossship notify run`" in line_ja
+    assert "リフレッシュトークンを確認してください" in line_ja
+    assert "check the LWA client id" not in line_ja
+    (line_en,) = lines_en
+    assert "check the LWA client id, client secret and refresh token" in line_en
+    summary = json.loads(env.runs("notify")[0]["summary"])
+    assert "check the LWA client id" in summary["problems"][0]
+
+
+def test_a_run_record_from_before_kept_problems_shows_as_recorded(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.token(status=400)
+    env.notify()
+    with env.store.db.atomic():
+        env.store.db.execute(
+            "UPDATE runs SET summary = json_remove(summary, '$.problems_kept', '$.mail_error_kept')"
+        )
+    env.fetch()
+
+    result = env.cli("--lang", "ja", "check")
+    lines = result.stdout.splitlines()
+
+    assert result.exit_code == 1
+    assert "check the LWA client id" in lines[0]  # the English recorded at the time

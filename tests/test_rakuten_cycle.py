@@ -150,6 +150,8 @@ def test_notify_then_results_every_order_as_rms_says(shop):
     assert notified.stdout or notified.stderr
     (mail,) = shop.mails
     assert mail.subject == "(CROSSMALL)楽天市場発送情報登録処理(自動)のお知らせ"
+    assert "結果取得処理(自動)でお知らせします" in mail.body  # RMS answers later
+    assert "正常:" not in mail.body
 
     shop.fake.advance(20 * 60)  # still processing at RMS: "no result yet"
     shop.ok("results", "fetch", "--force")

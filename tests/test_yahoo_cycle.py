@@ -164,3 +164,21 @@ def test_the_time_budget_ends_a_long_run_cleanly(run, server, tmp_path, monkeypa
     assert run("notify run --force").exit_code == 0  # the next cycle goes on
     listed = run("orders list --store yahoo-shop --format json")
     assert Counter(o["status"] for o in json.loads(listed.stdout))["pending"] == 0
+
+
+def test_the_notify_mail_says_yahoo_answered_at_once(run, server, tmp_path) -> None:
+    """Yahoo answers each order as it is sent: the notify mail counts 正常 and does not promise a
+    later result (an Amazon or Rakuten notify mail does)."""
+    configure(run, server, tmp_path)
+    mails: list = []
+    settings = "config mail set --smtp-host 127.0.0.1 --from cs@example.jp --admin a@example.jp"
+    assert run(settings).exit_code == 0
+
+    result = run("notify run", obj={"mail_transport": lambda s, p, mail: mails.append(mail)})
+
+    assert result.exit_code == 0, result.stderr
+    (mail,) = mails
+    assert "正常: 2 件" in mail.body  # Y1 and Y2
+    assert "エラー: 2 件" in mail.body
+    assert "その場で応答しました" in mail.body
+    assert "結果取得処理(自動)でお知らせします" not in mail.body
