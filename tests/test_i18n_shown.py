@@ -6,7 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 
+import pytest
+import requests
+
+from crossship import i18n
+from crossship.errors import NotFound, UsageError
+from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.statuses import Status
 from crossship.store import StatusChange
 
@@ -152,3 +163,97 @@ def test_order_category_and_phase_setting_in_the_readers_language(run, store, tm
     # the phase list shows the key (what `--ship-date` takes) beside CROSS MALL's label
     phases = {r[0]: r[1:3] for r in _rows(run(["--lang", "ja", "config", "phase", "list"]).stdout)}
     assert phases["新規受付"] == ["optional", "任意"]
+
+
+# ------------------------------------------------------------------------------- the sandbox
+
+
+def test_sandbox_serve_refuses_a_bad_option_in_the_readers_language(run) -> None:  # noqa: ANN001
+    ja = run(["--lang", "ja", "sandbox", "serve", "--port", "0", "--processing-seconds", "-1"])
+    en = run(["--lang", "en", "sandbox", "serve", "--port", "0", "--processing-seconds", "-1"])
+    assert ja.exit_code == en.exit_code == 2
+    assert ja.stderr == "エラー: 処理時間 (秒) に負の値は指定できません\n"
+    assert en.stderr == "Error: processing seconds cannot be negative\n"
+
+
+def test_sandbox_serve_says_where_it_listens_in_the_readers_language(tmp_path) -> None:  # noqa: ANN001
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crossship", "--lang", "ja", "sandbox", "serve", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=environ | {"CROSSSHIP_DB": str(tmp_path / "serve.db")},
+    )
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline()]
+        while lines[-1] and not lines[-1].startswith("Ctrl-C"):
+            lines.append(process.stderr.readline())
+        found = re.fullmatch(
+            r"crossship サンドボックス \(LWA \+ Feeds API 2021-06-30\) が (http://\S+) で"
+            r"待ち受けています\n",
+            lines[0],
+        )
+        assert found, lines
+        url = found.group(1)
+        assert requests.get(url + "/_sandbox/calls", timeout=10).json() == {}
+        banner = "".join(lines)
+        assert f"  エンドポイント:  {url}\n" in banner
+        assert f"  トークンURL:     {url}/auth/o2/token\n" in banner
+        assert f"  RMS (楽天市場) エンドポイント: {url}/es/2.0/order/\n" in banner
+        assert "公開鍵 (バージョン 1。GET /_sandbox/yahoo/public-key でも取得できます):" in banner
+        assert lines[-1] == "Ctrl-C で停止します。\n"
+        for english in ("listening", "endpoint:", "token URL", "client id", "public key", "Press"):
+            assert english not in banner
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def test_fault_controls_refuse_in_the_readers_language_and_in_english_over_http() -> None:
+    with SandboxServer(options=SandboxOptions()) as server:
+        i18n.set_language("ja")  # the serving process speaks Japanese
+        with pytest.raises(UsageError) as refused:
+            server.add_fault("nosuch", "fail")
+        assert refused.value.message.startswith("操作 'nosuch' はありません: token, ")
+        assert refused.value.message.endswith(" のいずれかを指定してください")
+        with pytest.raises(UsageError) as refused:
+            server.sandbox.yahoo.add_fault("orderShipStatusChange", "sideways")
+        assert refused.value.message.startswith("障害モード 'sideways' はありません: ")
+        with pytest.raises(UsageError) as refused:
+            server.sandbox.rakuten.set_options({"bogus": 1})
+        assert refused.value.message == "RMS サンドボックスに次のオプションはありません: bogus"
+        with pytest.raises(NotFound) as missing:
+            server.end_feed("123", "FATAL")
+        assert missing.value.message == "サンドボックスにフィード 123 はありません"
+
+        # over HTTP the control API answers its client (a test, a script) in English
+        answer = requests.post(
+            server.url + "/_sandbox/faults",
+            json={"operation": "nosuch", "mode": "fail"},
+            timeout=10,
+        )
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0]["details"].startswith(
+            "unknown operation 'nosuch': use one of token, "
+        )
+        answer = requests.post(
+            server.url + "/_sandbox/feeds/123/end", json={"status": "FATAL"}, timeout=10
+        )
+        assert answer.status_code == 404
+        assert answer.json()["errors"][0]["message"] == "no feed 123 in the sandbox"
+        answer = requests.post(
+            server.url + "/_sandbox/yahoo/faults",
+            json={"operation": "orderShipStatusChange", "mode": "sideways"},
+            timeout=10,
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"].startswith("unknown fault mode 'sideways': use one of ")
+        answer = requests.post(
+            server.url + "/_sandbox/rakuten/options", json={"bogus": 1}, timeout=10
+        )
+        assert answer.status_code == 400
+        assert answer.json() == {"error": "unknown RMS sandbox options: bogus"}
