@@ -75,6 +75,55 @@ def headings() -> dict[str, str]:
     }
 
 
+def values() -> dict[str, dict[str, str]]:
+    """What the tables people read show for the stored values of the enumerated fields, in
+    their language, by field name (a value not named here is shown as it is stored). csv, tsv,
+    json and jsonl keep the stored values, the same in every language."""
+    outcome = {"ok": pgettext("value", "ok"), "failed": pgettext("value", "failed")}
+    return {
+        "automatic": {
+            "started": pgettext("value", "started"),
+            "stopped": pgettext("value", "stopped"),
+        },
+        "last_notify_outcome": outcome,
+        "last_results_outcome": outcome,
+        "source": {"auto": pgettext("value", "auto"), "manual": pgettext("value", "manual")},
+        "category": {
+            "normal": pgettext("value", "normal"),
+            "hold": pgettext("value", "hold"),
+            "cancel": pgettext("value", "cancel"),
+        },
+        # a phase's ship-date setting (発送日設定); an order's ship date is a date, never these
+        "ship_date": {
+            "required": pgettext("value", "required"),
+            "optional": pgettext("value", "optional"),
+        },
+        # a follow-up after success (Yahoo's 完了)
+        "completion": {
+            "scheduled": pgettext("value", "scheduled"),
+            "done": pgettext("value", "done"),
+            "failed": pgettext("value", "failed"),
+        },
+    }
+
+
+def shown_values(fields: Sequence[str]) -> list[dict[str, str]]:
+    """For each of ``fields``, how a table shows its stored values (``values()``); a field
+    shown beside its own label (``ship_date`` and ``ship_date_label``) keeps its key, the word
+    the commands take."""
+    known = values()
+    return [{} if f"{field}_label" in fields else known.get(field, {}) for field in fields]
+
+
+def table_row(row: dict, fields: Sequence[str], shown: Sequence[dict[str, str]]) -> list[Any]:
+    """``row``'s ``fields`` as a table's cells, enumerated values in the reader's language."""
+    return [_word(_cell(row.get(f)), words) for f, words in zip(fields, shown, strict=True)]
+
+
+def _word(value: Any, words: dict[str, str]) -> Any:
+    return words.get(value, value) if words and isinstance(value, str) else value
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -157,12 +206,13 @@ def _write_table(
     on_truncate: Callable[[int], None] | None,
 ) -> int:
     data: list[list[Any]] = []
+    shown = shown_values(fields)
     for row in rows:
         if len(data) == TABLE_LIMIT:
             if on_truncate:
                 on_truncate(TABLE_LIMIT)
             break
-        data.append([_cell(row.get(f)) for f in fields])
+        data.append(table_row(row, fields, shown))
     if data:
         # numparse off: order numbers like 00123 must print as they are, not as 123
         names = headings()
@@ -184,7 +234,11 @@ def write_record(record: dict, fmt: str, out: IO[str]) -> None:
             stream.write(text + "\n")
         return
     names = headings()
-    rows = [[names.get(key, key), _format_value(value)] for key, value in record.items()]
+    keys = list(record)
+    rows = [
+        [names.get(key, key), _format_value(_word(value, words))]
+        for (key, value), words in zip(record.items(), shown_values(keys), strict=True)
+    ]
     out.write(tabulate(rows, tablefmt="plain"))
     out.write("\n")
 

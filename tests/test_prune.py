@@ -5,6 +5,7 @@ old run records go; orders, open or waiting batches and each store's newest run 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import notify_helpers
@@ -212,3 +213,21 @@ def test_keep_days_refuses_a_negative_number(env: Env) -> None:
     result = env.cli("config", "history", "set", "--keep-days", "-1")
     assert result.exit_code == 2
     assert prune.keep_days(env.store) is None
+
+
+def test_prune_speaks_the_readers_language(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.send_ok()
+    env.notify()
+    env.clock.advance(days=10)
+
+    result = env.cli("--lang", "ja", "history", "prune", "--before", "1d", "--vacuum")
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert re.search(
+        r"より前の履歴 [1-9][0-9]* 行、完了したバッチ [0-9]+ 件、実行記録 [0-9]+ 件を削除しました$",
+        lines[0],
+    )
+    assert lines[1].startswith("VACUUM (空き領域の解放): ") and " MB → " in lines[1]
+    assert "Deleted" not in result.stderr

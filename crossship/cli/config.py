@@ -712,7 +712,7 @@ def auto_status(app: App, store_name: str | None, fmt: str) -> None:
         found = malls.find(row["mall"])
         if found is not None and found.health is not None:
             for _level, text in found.health(row, app.clock()):
-                app.warn(f"store {row['name']}: {text}")
+                app.warn(_("store {store}: {text}").format(store=row["name"], text=text))
 
 
 def _status_rows(app: App, stores: list[dict]) -> Iterator[dict]:

@@ -150,7 +150,11 @@ def history_prune(app: App, before: str, vacuum: bool) -> None:
         result = prune.prune(app.store, cutoff)
     app.say(result.summary()[0].upper() + result.summary()[1:])
     if result.size_before is not None and result.size_after is not None:
-        app.say(f"VACUUM: {_mb(result.size_before)} → {_mb(result.size_after)}")
+        app.say(
+            _("VACUUM: {before} → {after}").format(
+                before=_mb(result.size_before), after=_mb(result.size_after)
+            )
+        )
 
 
 def _mb(size: int) -> str:

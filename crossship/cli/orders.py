@@ -17,7 +17,7 @@ from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.cli.progress import progress
 from crossship.errors import UsageError
 from crossship.i18n import _
-from crossship.output import headings, write_record, write_rows
+from crossship.output import headings, shown_values, table_row, write_record, write_rows
 from crossship.statuses import label_of, parse_status
 from crossship.store import ORDER_FIELDS as STORE_ORDER_FIELDS
 from crossship.store import HistoryFilter
@@ -242,7 +242,8 @@ def orders_show(app: App, order_no: str, fmt: str) -> None:
     out.write("\n" + _("history (newest first):") + "\n")
     if history:
         shown = [f for f in HISTORY_FIELDS if f != "status"]
-        rows = [["" if h[f] is None else h[f] for f in shown] for h in history]
+        words = shown_values(shown)
+        rows = [table_row(h, shown, words) for h in history]
         names = headings()
         titles = [names.get(f, f) for f in ("status" if f == "status_label" else f for f in shown)]
         out.write(tabulate(rows, headers=titles))

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from crossship import i18n
 from crossship.errors import UsageError
+from crossship.i18n import _
 from crossship.rakuten.codes import (
     DELIVERY_COMPANIES,
     GET_ORDER_VERSION,
@@ -36,6 +38,7 @@ from crossship.rakuten.codes import (
     NO_RESULT_TEXT,
     ORDER_NUMBER,
 )
+from crossship.sandbox.control import error_text
 
 BASE_PATH = "/es/2.0/order/"
 CONTROL_PATH = "/_sandbox/rakuten/"
@@ -84,7 +87,7 @@ class RmsOptions:
 
     def __post_init__(self) -> None:
         if self.processing_seconds < 0:
-            raise UsageError("processing seconds cannot be negative")
+            raise UsageError(i18n.Message("processing seconds cannot be negative"))
         self.known_orders = None if self.known_orders is None else set(self.known_orders)
         self.cancelled_orders = set(self.cancelled_orders)
         if self.enabled_functions is not None:
@@ -189,11 +192,23 @@ class RmsSandbox:
         self, operation: str, mode: str, *, count: int = 1, status: int = 500, seconds: float = 30.0
     ) -> None:
         if operation not in OPERATIONS:
-            raise UsageError(f"unknown operation {operation!r}: use one of {', '.join(OPERATIONS)}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown operation {operation!r}: use one of {operations}",
+                    {"operation": operation, "operations": ", ".join(OPERATIONS)},
+                )
+            )
         if mode not in FAULT_MODES:
-            raise UsageError(f"unknown fault mode {mode!r}: use one of {', '.join(FAULT_MODES)}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown fault mode {mode!r}: use one of {modes}",
+                    {"mode": mode, "modes": ", ".join(FAULT_MODES)},
+                )
+            )
         if count < 1 or not 400 <= status <= 599 or seconds < 0:
-            raise UsageError("a fault needs count >= 1, a status 400-599 and seconds >= 0")
+            raise UsageError(
+                i18n.Message("a fault needs count >= 1, a status 400-599 and seconds >= 0")
+            )
         with self._lock:
             self._faults[operation].append(Fault(mode, count, status, seconds))
 
@@ -201,7 +216,11 @@ class RmsSandbox:
         names = {f.name for f in fields(RmsOptions)}
         unknown = set(changes) - names
         if unknown:
-            raise UsageError(f"unknown RMS sandbox options: {', '.join(sorted(unknown))}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown RMS sandbox options: {names}", {"names": ", ".join(sorted(unknown))}
+                )
+            )
         with self._lock:
             self.options = replace(self.options, **changes)
 
@@ -211,11 +230,16 @@ class RmsSandbox:
         """An order RMS knows, with its baskets (送付先): tests, the demo and the bench set them
         up (``basket_ids`` to choose the ids, as an import file's 送付先ID would give them)."""
         if not ORDER_NUMBER.fullmatch(number):
-            raise UsageError(f"{number!r} is not an RMS order number NNNNNN-YYYYMMDD-NNNNNNNNNN")
+            raise UsageError(
+                i18n.Message(
+                    "{number!r} is not an RMS order number NNNNNN-YYYYMMDD-NNNNNNNNNN",
+                    {"number": number},
+                )
+            )
         with self._lock:
             if basket_ids:
                 if not all(_is_int(b) for b in basket_ids):
-                    raise UsageError("basket ids must be positive whole numbers")
+                    raise UsageError(i18n.Message("basket ids must be positive whole numbers"))
                 order = Order(number, {int(b): [] for b in basket_ids})
                 self._orders[number] = order
                 return order
@@ -242,7 +266,7 @@ class RmsSandbox:
     def banner_lines(self, url: str) -> list[str]:
         options = self.options
         return [
-            f"  RMS (楽天市場) endpoint: {url}{BASE_PATH}",
+            "  " + _("RMS (楽天市場) endpoint: {url}").format(url=url + BASE_PATH),
             f"  RMS serviceSecret: {options.service_secret}  licenseKey: {options.license_key}",
         ]
 
@@ -532,7 +556,7 @@ class RmsSandbox:
             else:
                 return answer_json(404, {"error": f"no control {name!r}"})
         except (UsageError, TypeError, ValueError) as exc:
-            return answer_json(400, {"error": getattr(exc, "message", str(exc))})
+            return answer_json(400, {"error": error_text(exc)})
         return answer_json(200, {"ok": True})
 
 

@@ -34,8 +34,11 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from crossship import i18n
 from crossship.errors import NotFound, UsageError
+from crossship.i18n import _
 from crossship.sandbox import processing
+from crossship.sandbox.control import error_text
 from crossship.sandbox.rakuten import RmsSandbox
 from crossship.sandbox.yahoo import YahooSandbox
 
@@ -133,15 +136,20 @@ class SandboxOptions:
 
     def __post_init__(self) -> None:
         if self.report_language not in processing.LANGUAGES:
-            raise UsageError(f"report language must be one of {', '.join(processing.LANGUAGES)}")
+            raise UsageError(
+                i18n.Message(
+                    "report language must be one of {languages}",
+                    {"languages": ", ".join(processing.LANGUAGES)},
+                )
+            )
         encoding = self.report_encoding.lower()
         if processing.CHARSETS.get(encoding) not in processing.REPORT_CHARSETS:
-            raise UsageError("report encoding must be utf-8 or cp932")
+            raise UsageError(i18n.Message("report encoding must be utf-8 or cp932"))
         self.report_encoding = processing.CHARSETS[encoding]
         if self.processing_seconds < 0:
-            raise UsageError("processing seconds cannot be negative")
+            raise UsageError(i18n.Message("processing seconds cannot be negative"))
         if self.latency_ms < 0:
-            raise UsageError("latency cannot be negative")
+            raise UsageError(i18n.Message("latency cannot be negative"))
         if self.known_order_ids is not None:
             self.known_order_ids = set(self.known_order_ids)
 
@@ -383,13 +391,30 @@ class Sandbox:
         self, operation: str, mode: str, *, count: int = 1, status: int = 500, seconds: float = 30.0
     ) -> None:
         if operation not in OPERATIONS:
-            raise UsageError(f"unknown operation {operation!r}: use one of {', '.join(OPERATIONS)}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown operation {operation!r}: use one of {operations}",
+                    {"operation": operation, "operations": ", ".join(OPERATIONS)},
+                )
+            )
         if mode not in FAULT_MODES:
-            raise UsageError(f"unknown fault mode {mode!r}: use one of {', '.join(FAULT_MODES)}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown fault mode {mode!r}: use one of {modes}",
+                    {"mode": mode, "modes": ", ".join(FAULT_MODES)},
+                )
+            )
         if operation not in FAULT_SCOPE.get(mode, OPERATIONS):
-            raise UsageError(f"fault mode {mode} does not apply to {operation}")
+            raise UsageError(
+                i18n.Message(
+                    "fault mode {mode} does not apply to {operation}",
+                    {"mode": mode, "operation": operation},
+                )
+            )
         if count < 1 or not 400 <= status <= 599 or seconds < 0:
-            raise UsageError("a fault needs count >= 1, a status 400-599 and seconds >= 0")
+            raise UsageError(
+                i18n.Message("a fault needs count >= 1, a status 400-599 and seconds >= 0")
+            )
         with self._lock:
             self._faults[operation].append(Fault(mode, count, status, seconds))
 
@@ -403,11 +428,13 @@ class Sandbox:
     def end_feed(self, feed_id: str, status: str) -> None:
         """Force a feed to FATAL (with a report holding one Fatal row) or CANCELLED."""
         if status not in ("FATAL", "CANCELLED"):
-            raise UsageError("a feed can be ended only as FATAL or CANCELLED")
+            raise UsageError(i18n.Message("a feed can be ended only as FATAL or CANCELLED"))
         with self._lock:
             feed = self._feeds.get(feed_id)
             if feed is None:
-                raise NotFound(f"no feed {feed_id} in the sandbox")
+                raise NotFound(
+                    i18n.Message("no feed {feed_id} in the sandbox", {"feed_id": feed_id})
+                )
             now = self._now()
             feed.status, feed.ended, feed.result_document_id = status, now, None
             if status == "FATAL":
@@ -428,7 +455,11 @@ class Sandbox:
         names = {f.name for f in fields(SandboxOptions)}
         unknown = set(changes) - names
         if unknown:
-            raise UsageError(f"unknown sandbox options: {', '.join(sorted(unknown))}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown sandbox options: {names}", {"names": ", ".join(sorted(unknown))}
+                )
+            )
         with self._lock:
             self.options = replace(self.options, **changes)
             if expire:
@@ -854,9 +885,9 @@ class Sandbox:
         try:
             return getattr(self, "_control" + name)(request, body)
         except NotFound as exc:
-            return error_response(404, "NotFound", exc.message)
+            return error_response(404, "NotFound", error_text(exc))
         except (UsageError, TypeError, ValueError) as exc:
-            return invalid_input(str(exc))
+            return invalid_input(error_text(exc))
 
     def _control_faults(self, request: Request, body: dict[str, Any]) -> Response:
         self.add_fault(
@@ -890,7 +921,9 @@ class Sandbox:
     def _control_known_orders(self, request: Request, body: dict[str, Any]) -> Response:
         order_ids = body.get("order_ids")
         if order_ids is not None and not isinstance(order_ids, list):
-            raise UsageError("order_ids must be a list, or null for every well-formed order id")
+            raise UsageError(
+                i18n.Message("order_ids must be a list, or null for every well-formed order id")
+            )
         self.set_options({"known_order_ids": None if order_ids is None else set(order_ids)})
         return json_response(200, {"ok": True})
 
@@ -1157,19 +1190,24 @@ class SandboxServer:
         self.stop()
 
     def banner(self) -> str:
+        """What `sandbox serve` says first, in the reader's language: where each mall is and
+        the credentials to configure (the first line names the URL, for scripts to read)."""
         options = self.options
-        return (
-            f"crossship sandbox (LWA + Feeds API 2021-06-30) listening on {self.url}\n"
-            f"  endpoint:  {self.url}\n"
-            f"  token URL: {self.token_url}\n"
-            f"  LWA client id: {options.client_id} (secret and refresh token as configured)\n"
-            + "".join(
-                line + "\n"
-                for line in self.sandbox.yahoo.banner_lines(self.url, self.yahoo_key_file)
-            )
-            + "".join(line + "\n" for line in self.sandbox.rakuten.banner_lines(self.url))
-            + "Press Ctrl-C to stop."
-        )
+        lines = [
+            _("crossship sandbox (LWA + Feeds API 2021-06-30) listening on {url}").format(
+                url=self.url
+            ),
+            "  " + _("endpoint:  {url}").format(url=self.url),
+            "  " + _("token URL: {url}").format(url=self.token_url),
+            "  "
+            + _("LWA client id: {client_id} (secret and refresh token as configured)").format(
+                client_id=options.client_id
+            ),
+            *self.sandbox.yahoo.banner_lines(self.url, self.yahoo_key_file),
+            *self.sandbox.rakuten.banner_lines(self.url),
+            _("Press Ctrl-C to stop."),
+        ]
+        return "\n".join(lines)
 
     def serve_forever(self) -> None:
         """Serve in the foreground until Ctrl-C (or ``stop()`` from another thread)."""
@@ -1210,7 +1248,7 @@ class SandboxServer:
     def _log(self, request: Request, operation: str | None, response: Response) -> None:
         if not self.verbose:
             return
-        outcome = "dropped" if response.drop else str(response.status)
+        outcome = _("dropped") if response.drop else str(response.status)
         # the path only: query strings carry signatures, bodies carry secrets
         sys.stderr.write(f"sandbox: {request.method} {request.path} {operation or '-'} {outcome}\n")
 

@@ -34,7 +34,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml import DefusedXmlException
 
+from crossship import i18n
 from crossship.errors import UsageError
+from crossship.i18n import _
+from crossship.sandbox.control import error_text
 from crossship.yahoo.codes import NO_TRACKING_REASONS, SHIP_COMPANIES
 
 TOKEN_PATH = "/yconnect/v2/token"
@@ -188,13 +191,23 @@ class YahooSandbox:
     ) -> None:
         if operation not in OPERATIONS:
             raise UsageError(
-                f"unknown Yahoo operation {operation!r}: use one of {', '.join(OPERATIONS)}"
+                i18n.Message(
+                    "unknown Yahoo operation {operation!r}: use one of {operations}",
+                    {"operation": operation, "operations": ", ".join(OPERATIONS)},
+                )
             )
         if mode not in FAULT_MODES:
-            raise UsageError(f"unknown fault mode {mode!r}: use one of {', '.join(FAULT_MODES)}")
+            raise UsageError(
+                i18n.Message(
+                    "unknown fault mode {mode!r}: use one of {modes}",
+                    {"mode": mode, "modes": ", ".join(FAULT_MODES)},
+                )
+            )
         if count < 1 or not 400 <= status <= 599 or seconds < 0 or after < 0:
             raise UsageError(
-                "a fault needs count >= 1, a status 400-599, seconds >= 0 and after >= 0"
+                i18n.Message(
+                    "a fault needs count >= 1, a status 400-599, seconds >= 0 and after >= 0"
+                )
             )
         with self._lock:
             self._faults[operation].append(Fault(mode, count, status, seconds, after))
@@ -216,7 +229,12 @@ class YahooSandbox:
 
     def set_order(self, order_id: str, order_status: str) -> None:
         if order_status not in ORDER_STATUSES:
-            raise UsageError(f"order status must be one of {', '.join(ORDER_STATUSES)}")
+            raise UsageError(
+                i18n.Message(
+                    "order status must be one of {statuses}",
+                    {"statuses": ", ".join(ORDER_STATUSES)},
+                )
+            )
         with self._lock:
             self._order(order_id).order_status = order_status
 
@@ -228,7 +246,9 @@ class YahooSandbox:
         with self._lock:
             for name, value in changes.items():
                 if not hasattr(self.options, name):
-                    raise UsageError(f"unknown Yahoo sandbox option {name!r}")
+                    raise UsageError(
+                        i18n.Message("unknown Yahoo sandbox option {name!r}", {"name": name})
+                    )
                 if name == "known_order_ids" and value is not None:
                     value = set(value)
                 setattr(self.options, name, value)
@@ -521,26 +541,40 @@ class YahooSandbox:
             else:
                 return json_reply(404, {"error": f"no control {name!r}"})
         except (UsageError, TypeError, ValueError) as exc:
-            return json_reply(400, {"error": getattr(exc, "message", str(exc))})
+            return json_reply(400, {"error": error_text(exc)})
         return json_reply(200, {"ok": True})
 
     def banner_lines(self, url: str, key_file: Path | None) -> list[str]:
         options = self.options
         lines = [
-            "Yahoo!ショッピング (Yahoo! ID連携 v2 + order APIs):",
-            f"  endpoint:  {url}{API_PATH}",
-            f"  token URL: {url}{TOKEN_PATH}",
-            f"  seller id: {options.seller_id}; client id {options.client_id}, client secret "
-            f"{options.client_secret}, refresh token {options.refresh_token}",
+            _("Yahoo!ショッピング (Yahoo! ID連携 v2 + order APIs):"),
+            "  " + _("endpoint:  {url}").format(url=url + API_PATH),
+            "  " + _("token URL: {url}").format(url=url + TOKEN_PATH),
+            "  "
+            + _(
+                "seller id: {seller_id}; client id {client_id}, client secret {client_secret}, "
+                "refresh token {refresh_token}"
+            ).format(
+                seller_id=options.seller_id,
+                client_id=options.client_id,
+                client_secret=options.client_secret,
+                refresh_token=options.refresh_token,
+            ),
         ]
         if key_file is not None:
             lines.append(
-                f"  public key: {key_file} (version {options.key_version}; without it px-04102 "
-                "after 12 simulated hours)"
+                "  "
+                + _(
+                    "public key: {path} (version {version}; without it px-04102 after 12 "
+                    "simulated hours)"
+                ).format(path=key_file, version=options.key_version)
             )
         else:
             lines.append(
-                f"  public key (version {options.key_version}; also GET {CONTROL_PATH}public-key):"
+                "  "
+                + _("public key (version {version}; also GET {path}):").format(
+                    version=options.key_version, path=CONTROL_PATH + "public-key"
+                )
             )
             lines.extend("    " + line for line in self.public_key_pem().decode().splitlines())
         return lines
