@@ -305,3 +305,27 @@ def test_batches_show_their_state_in_the_readers_language(env: Env) -> None:
     )
     bad = env.cli("--lang", "en", "batches", "list", "--state", "waiting")
     assert bad.stderr.startswith("Error: unknown batch state 'waiting': use one of prepared, ")
+
+
+def test_where_a_secret_comes_from_is_said_in_the_readers_language(run, monkeypatch) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    assert run(["config", "store", "add", "amazon-main", "--mall", "amazon"]).exit_code == 0
+    variable = "CROSSSHIP_AMAZON_MAIN_REFRESH_TOKEN"
+    monkeypatch.setenv(variable, "Atzr|secret-value")
+    monkeypatch.setenv("CROSSSHIP_SMTP_PASSWORD", "smtp-secret")
+
+    shown = run(["--lang", "ja", "config", "store", "show", "amazon-main"]).stdout
+    assert f"設定済み (環境変数 {variable})" in shown and "secret-value" not in shown
+    mail = run(["--lang", "ja", "config", "mail", "show"]).stdout
+    assert "設定済み (環境変数 CROSSSHIP_SMTP_PASSWORD)" in mail and "smtp-secret" not in mail
+    # tools get the same words in every language
+    record = json.loads(
+        run(["--lang", "ja", "config", "store", "show", "amazon-main", "--format", "json"]).stdout
+    )
+    assert record["refresh_token"] == f"set (env {variable})"
+    assert (
+        run(["--lang", "en", "config", "store", "show", "amazon-main"]).stdout.count(
+            f"set (env {variable})"
+        )
+        == 1
+    )
