@@ -16,6 +16,7 @@ import requests
 import responses
 from responses.registries import OrderedRegistry
 
+from crossship.i18n import Message
 from crossship.rakuten.client import (
     DEFAULT_ENDPOINT,
     Credentials,
@@ -294,6 +295,22 @@ def test_secrets_echoed_by_rms_are_scrubbed(client, mocked):
         client.update_order_shipping_async(BODY)
     assert LICENSE not in caught.value.message and "***" in caught.value.message
     assert SECRET not in repr(client.credentials) and LICENSE not in str(client.credentials)
+    # what the history keeps (the message's key and arguments) and every language's text too
+    kept = caught.value.kept
+    assert isinstance(kept, Message)
+    assert LICENSE not in kept.to_json() and "***" in kept.to_json()
+    assert "RMSの応答 400 ES99: bad key ***" in kept.render("ja")
+
+
+def test_secrets_in_an_unreadable_answer_are_scrubbed_from_every_argument(client, mocked):
+    add(mocked, UPDATE, f"<html>{SECRET} {LICENSE}</html>".encode(), status=200)
+    with pytest.raises(RakutenError) as caught:
+        client.update_order_shipping_async(BODY)
+    assert caught.value.outcome == "unknown"
+    for language in ("en", "ja"):
+        assert SECRET not in caught.value.kept.render(language)
+        assert LICENSE not in caught.value.kept.render(language)
+    assert SECRET not in caught.value.kept.to_json() and LICENSE not in caught.value.kept.to_json()
 
 
 def test_redirects_are_not_followed(client, mocked):

@@ -286,3 +286,64 @@ def test_missing_basket_ids_are_looked_up_100_a_call_over_the_whole_run(shop, mo
     # ⌈180/100⌉ lookups (not one per chunk: 3), ⌈300/100⌉ updates
     assert shop.rms.calls == {"getOrder": 2, "updateOrderShippingAsync": 3}
     assert {shop.status(f"M{i:03d}") for i in range(300)} == {"in_progress"}
+
+
+# ---- in Japanese: our sentences from the catalog, RMS's own codes and words as RMS wrote them
+
+
+def test_a_refused_key_is_explained_in_japanese(shop):
+    shop.rms.set_options({"license_key": "a-newer-key"})
+    shop.orders(row("R1", N[1], "401"))
+    result = shop.cli("--lang", "ja", "notify", "run")
+    assert result.exit_code == 1
+    said = result.stderr
+    assert "RMSがサービスシークレットとライセンスキーを受け付けませんでした" in said
+    assert "ライセンスキー (licenseKey) の有効期間は90日です" in said
+    assert "RMS > 店舗様向け情報・サービス > WEB APIサービス" in said
+    assert "CROSSSHIP_RAKUTEN_SHOP_RMS_LICENSE_KEY" in said
+    assert "(RMSの応答 401 ES01-01: Un-Authorised)" in said  # RMS's own code and words
+    assert "refused the service secret" not in said and "90 days" not in said
+    assert LICENSE not in said + result.stdout
+    (mail,) = shop.mails  # the mail is Japanese by default, whatever the command line speaks
+    assert "RMSがサービスシークレットとライセンスキーを受け付けませんでした" in mail.body
+    assert "refused the service secret" not in mail.body and LICENSE not in mail.body
+
+
+def test_an_answer_that_is_not_json_is_explained_in_japanese(shop):
+    shop.orders(row("R1", N[1], "401"))
+    shop.rms.add_fault("updateOrderShippingAsync", "bad_json")
+    result = shop.cli("--lang", "ja", "notify", "run")
+    assert shop.status("R1") == "in_progress"  # RMS may hold it: checked with getOrder later
+    said = result.stderr
+    assert "RMSの応答を読み取れません: JSON ではありません (200、application/json: " in said
+    assert "再送信の前に getOrder で確認します" in said
+    assert "cannot be read" not in said and "not JSON" not in said
+    (mail,) = shop.mails
+    assert "RMSの応答を読み取れません" in mail.body and "cannot be read" not in mail.body
+    english = shop.cli("--lang", "en", "batches", "list")  # the database keeps English
+    assert "RMS's answer cannot be read: it is not JSON (200 with application/json: " in (
+        english.stdout
+    )
+
+
+def test_a_result_past_the_deadline_is_explained_in_japanese(shop):
+    shop.rms.set_options({"processing_seconds": 10 * 24 * 3600})
+    shop.orders(row("R1", N[1], "401"))
+    shop.ok("notify", "run")
+    shop.fake.advance(25 * 3600)
+    shop.mails.clear()
+    shop.cli("results", "fetch", "--force")
+    assert shop.status("R1") == "result_failed"
+    ja = shop.cli("--lang", "ja", "orders", "show", "R1").stdout
+    en = shop.cli("--lang", "en", "orders", "show", "R1").stdout
+    japanese = (
+        f"注文 {N[1]} の処理結果が期限内にRMSから得られず、getOrder でもその配送会社と"
+        "お荷物伝票番号の発送情報が見つかりません: "
+        "RMS (受注管理 > 受注一覧) で注文を確認してください"
+    )
+    english = f"RMS gave no result for order {N[1]} in time and getOrder shows no row"
+    assert japanese in ja and english not in ja
+    assert english in en and japanese not in en
+    (mail,) = shop.mails
+    assert japanese in mail.body and english not in mail.body
+    assert "期限を過ぎてもRMSの処理結果がないため" in mail.body

@@ -232,7 +232,7 @@ def test_past_the_deadline_get_order_decides_the_rest_result_failed(session, rms
     assert poll.state == "done"
     result = session.read_result(batch, poll, request.rows)
     assert result.outcomes["A"].status == "result_failed"
-    assert "RMS (受注管理 > 受注一覧)" in result.outcomes["A"].message
+    assert "RMS (受注管理 > 受注一覧)" in str(result.outcomes["A"].message)
 
 
 def test_an_expired_key_makes_no_call(server, fake, keys, tmp_path, rms):

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from crossship.errors import ConfigError, YahooError
+from crossship.i18n import render
 from crossship.yahoo import keys
 from crossship.yahoo.client import Credentials, Pacer, PublicKey, YahooClient
 from crossship.yahoo.xmlmsg import Shipment
@@ -157,6 +158,11 @@ def test_px_04102_halts_with_the_explanation() -> None:
     error = caught.value
     assert error.halt and error.outcome == "not_sent" and error.code == "px-04102"
     assert "12 hours" in error.message and "暗号鍵管理" in error.message
+    # in Japanese: our explanation from the catalog, Yahoo's code and words as Yahoo wrote them
+    japanese = render(error.kept, "ja")
+    assert "Yahoo がこの店舗の認可を終了しました (px-04102)" in japanese
+    assert "ストアクリエイターPro (設定 > 暗号鍵管理、公開鍵発行、有効にする)" in japanese
+    assert "px-04102: " in japanese and "12 hours" not in japanese
 
 
 @responses.activate
@@ -211,6 +217,9 @@ def test_expired_refresh_token_halts_and_names_the_fix() -> None:
     assert "invalid_grant: refresh_token is expired" in message and "28 days" in message
     assert "yahoo-refresh-token" not in message and "yahoo-client-secret" not in message
     assert len(responses.calls) == 1
+    japanese = render(caught.value.kept, "ja")
+    assert "(400 invalid_grant: refresh_token is expired)" in japanese
+    assert "リフレッシュトークンの期限 (28日) が切れたか" in japanese and "28 days" not in japanese
 
 
 @responses.activate
@@ -240,6 +249,7 @@ def test_unreadable_2xx_answer_is_unknown(name: str, said: str) -> None:
         client().ship(SHIPMENT)
     assert caught.value.outcome == "unknown" and said in caught.value.message
     assert "whether it took effect is unknown" in caught.value.message
+    assert "反映されたかどうかは不明です" in render(caught.value.kept, "ja")
 
 
 @responses.activate

@@ -182,3 +182,39 @@ def test_the_notify_mail_says_yahoo_answered_at_once(run, server, tmp_path) -> N
     assert "エラー: 2 件" in mail.body
     assert "その場で応答しました" in mail.body
     assert "結果取得処理(自動)でお知らせします" not in mail.body
+
+
+# ---- in Japanese: our sentences from the catalog, Yahoo's own codes and words as Yahoo wrote them
+
+
+def test_a_connection_lost_after_sending_is_explained_in_japanese(run, server, tmp_path) -> None:
+    configure(run, server, tmp_path)
+    server.sandbox.yahoo.add_fault("orderShipStatusChange", "lose_answer")
+    result = run("--lang ja notify run")
+    japanese = "Yahoo が受け取ったかどうかは不明です"
+    english = "whether Yahoo received it is unknown"
+    assert "リクエストの送信後に 127.0.0.1 との接続が切れました" in result.stderr
+    assert japanese in result.stderr and english not in result.stderr
+    assert "after the request was sent" not in result.stderr
+    # kept on the order as key and arguments: each reader sees it in their language
+    ja = run("--lang ja orders show Y1").stdout
+    en = run("--lang en orders show Y1").stdout
+    assert japanese in ja and english not in ja
+    assert english in en and japanese not in en
+    assert order(run, "Y1")["status"] == "pending"  # Yahoo takes the same shipment again
+
+
+def test_a_px_error_is_explained_in_japanese(run, server, tmp_path) -> None:
+    configure(run, server, tmp_path)
+    server.sandbox.yahoo.set_options({"seller_id": "another-store"})
+    result = run("--lang ja notify run")
+    assert result.exit_code == 1
+    said = result.stderr
+    # Yahoo's own code and words as Yahoo wrote them, inside our Japanese sentence
+    assert (
+        "Yahoo が呼び出しを受け付けませんでした (px-04004: The SellerId does not match the "
+        "authorization.)。この店舗の残りの注文は次回の実行まで待機します"
+    ) in said
+    assert "Yahoo refused the call" not in said and "wait for the next run" not in said
+    english = run("notify run --force").stderr
+    assert "Yahoo refused the call (px-04004: The SellerId does not match" in english

@@ -11,10 +11,12 @@ import pytest
 
 from crossship import malls
 from crossship.errors import ConfigError, YahooError
+from crossship.i18n import render
 from crossship.malls import Finished, Prepared, StoreContext
 from crossship.sandbox import SandboxServer
 from crossship.statuses import Status
 from crossship.yahoo import MALL
+from crossship.yahoo.codes import NO_TRACKING_REASONS, SHIP_COMPANIES
 from crossship.yahoo.mall import health
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
@@ -103,6 +105,24 @@ def test_the_declaration() -> None:
     ]
 
 
+def test_the_carrier_flags_help_names_every_code(run) -> None:
+    """The help texts write the code lists out (a catalog needs a fixed text): they must stay
+    the lists Yahoo takes, in either language."""
+    fields = {f.name: f for f in MALL.carrier_fields}
+    for name, codes in (
+        ("yahoo_ship_company", SHIP_COMPANIES),
+        ("yahoo_no_tracking_reason", NO_TRACKING_REASONS),
+    ):
+        written = fields[name].help
+        assert [f"{code} {label}" in written for code, label in codes.items()] == [True] * len(
+            codes
+        )
+        assert written.count(", ") == len(codes) - 1, name
+    shown = run(["--lang", "ja", "config", "carrier", "add", "--help"]).stdout
+    assert "Yahoo!ショッピングの配送会社コード: 1000 その他、1001 ヤマト運輸" in shown
+    assert "ship company code" not in shown
+
+
 def test_shipment_then_completion_at_once(server, tmp_path, secrets) -> None:
     yahoo = session(server, tmp_path)
     (outcome,) = send(yahoo, order("1001"))
@@ -187,6 +207,14 @@ def test_three_network_failures_in_a_row_stop_the_store(server, tmp_path, secret
             send(yahoo, order(f"30{n}"))
         halts.append(caught.value.halt)
     assert halts == [False, False, True]
+    # the stop is said in the message kept for the mail and the history, in either language
+    stopped = caught.value
+    assert "3 calls in a row failed" in stopped.message
+    assert "Yahoo answered 503" in render(stopped.kept, "en")
+    assert "(3 回続けて失敗しました: この店舗の残りの注文は次回の実行まで待機します)" in render(
+        stopped.kept, "ja"
+    )
+    assert "Yahoo が 503 を返しました" in render(stopped.kept, "ja")
 
 
 def test_health_levels() -> None:

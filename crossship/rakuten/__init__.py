@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from crossship.i18n import N_
 from crossship.malls import CarrierField, Limits, Mall, Secret, Setting
 from crossship.rakuten import license
 from crossship.rakuten.codes import (
@@ -52,8 +53,10 @@ MALL = Mall(
         Setting(
             "license_expires",
             "--license-expires",
-            "When the RMS licenseKey ends (YYYY-MM-DD; it lasts 90 days): warnings from 14 days "
-            "before, no call after it.",
+            N_(
+                "When the RMS licenseKey ends (YYYY-MM-DD; it lasts 90 days): warnings from 14 "
+                "days before, no call after it."
+            ),
             kind="date",
             metavar="YYYY-MM-DD",
         ),
@@ -66,7 +69,10 @@ MALL = Mall(
         CarrierField(
             "rakuten_delivery_company",
             "--rakuten-delivery-company",
-            "楽天市場 配送会社 code, 1000-1028 (1001 ヤマト運輸, 1002 佐川急便, 1003 日本郵便...).",
+            N_(
+                "楽天市場 配送会社 code, 1000-1028 (1001 ヤマト運輸, 1002 佐川急便, "
+                "1003 日本郵便...)."
+            ),
             codes=DELIVERY_COMPANIES,
             needed=True,
         ),

@@ -25,6 +25,7 @@ import requests
 
 from crossship import __version__
 from crossship.errors import MallError
+from crossship.i18n import Message
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
 from crossship.rakuten.codes import (
@@ -103,13 +104,18 @@ class Pacer:
         self._last = self.monotonic()
 
 
-def license_key_help(store: str) -> str:
+def license_key_help(store: str) -> Message:
     """What to do when RMS refuses the keys or the license key has expired."""
-    return (
-        f"the licenseKey expires every 90 days: issue a new one in {RMS_API_SCREEN}, set it as "
-        f"CROSSSHIP_{_env_store(store)}_RMS_LICENSE_KEY (or license_key under [stores.{store}] "
-        "in credentials.toml) and record its end with "
-        f"`crossship config store set {store} --license-expires YYYY-MM-DD`"
+    variable = f"CROSSSHIP_{_env_store(store)}_RMS_LICENSE_KEY"
+    return Message(
+        "the licenseKey expires every 90 days: issue a new one in {screen}, set it as {variable} "
+        "(or license_key under [stores.{store}] in credentials.toml) and record its end with "
+        "`crossship config store set {store} --license-expires YYYY-MM-DD`",
+        {
+            "screen": RMS_API_SCREEN,
+            "variable": variable,
+            "store": store,
+        },
     )
 
 
@@ -120,7 +126,7 @@ def _env_store(store: str) -> str:
 @dataclass
 class _Failure:
     outcome: str
-    message: str
+    message: str | Message
     retryable: bool
     status: int | None = None
     code: str | None = None
@@ -202,9 +208,9 @@ class RmsClient:
         if orders is None:
             if self._errors(body) or isinstance(body.get("MessageModelList"), list):
                 return []  # RMS found none of them and said so in its messages
-            raise self._malformed(GET_ORDER, "not_sent", "it lacks OrderModelList")
+            raise self._malformed(GET_ORDER, "not_sent", Message("it lacks OrderModelList"))
         if not isinstance(orders, list):
-            raise self._malformed(GET_ORDER, "not_sent", "OrderModelList is not a list")
+            raise self._malformed(GET_ORDER, "not_sent", Message("OrderModelList is not a list"))
         for order in orders:
             problem = _order_problem(order)
             if problem:
@@ -226,9 +232,15 @@ class RmsClient:
         if errors:
             code, text = errors
             raise self._error(
-                UPDATE, "rejected", f"RMS refused the request: {text}", status=200, code=code
+                UPDATE,
+                "rejected",
+                Message("RMS refused the request: {error}", {"error": text}),
+                status=200,
+                code=code,
             )
-        raise self._malformed(UPDATE, "unknown", "it holds neither a requestId nor an ERROR")
+        raise self._malformed(
+            UPDATE, "unknown", Message("it holds neither a requestId nor an ERROR")
+        )
 
     def get_result(self, request_id: str) -> dict[str, Any]:
         """The answer of getResultUpdateOrderShippingAsync, checked for shape, unread."""
@@ -237,9 +249,13 @@ class RmsClient:
         if results is None:
             if isinstance(body.get("MessageModelList"), list) and body["MessageModelList"]:
                 return body
-            raise self._malformed(GET_RESULT, "not_sent", "it lacks ResultShippingModelList")
+            raise self._malformed(
+                GET_RESULT, "not_sent", Message("it lacks ResultShippingModelList")
+            )
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise self._malformed(GET_RESULT, "not_sent", "ResultShippingModelList is not a list")
+            raise self._malformed(
+                GET_RESULT, "not_sent", Message("ResultShippingModelList is not a list")
+            )
         return body
 
     # ---- HTTP -----------------------------------------------------------------------------
@@ -301,17 +317,20 @@ class RmsClient:
 
     def _network_failure(self, op: str, exc: requests.RequestException) -> _Failure:
         host = urlsplit(self.endpoint).hostname or "?"
+        args = {"host": host, "reason": _reason(exc)}
         if isinstance(exc, _NOT_NETWORK):
-            return _Failure("not_sent", f"the request could not be made ({_reason(exc)})", False)
+            message = Message("the request could not be made ({reason})", args)
+            return _Failure("not_sent", message, False)
         if _failed_before_sending(exc):
-            message = f"could not reach {host} ({_reason(exc)}); nothing was sent"
+            message = Message("could not reach {host} ({reason}); nothing was sent", args)
             return _Failure("not_sent", message, op in IDEMPOTENT)
         if op in IDEMPOTENT:
-            message = f"the connection to {host} failed ({_reason(exc)})"
+            message = Message("the connection to {host} failed ({reason})", args)
             return _Failure("not_sent", message, True)
-        message = (
-            f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
-            "whether RMS received it is unknown"
+        message = Message(
+            "the connection to {host} failed after the request was sent ({reason}); "
+            "whether RMS received it is unknown",
+            args,
         )
         return _Failure("unknown", message, False)
 
@@ -326,14 +345,25 @@ class RmsClient:
             messages = self._errors(body) if isinstance(body, dict) else None
             if messages:
                 code, text = messages
-        described = f"RMS answered {status}" + (f" {code}: {text}" if code else "")
-        if code is None:
-            described += _describe_body(response)
+        # RMS's own code and words stay as RMS wrote them: arguments of our sentence
+        described = (
+            Message(
+                "RMS answered {status} {code}: {text}",
+                {"status": status, "code": code, "text": text},
+            )
+            if code
+            else Message(
+                "RMS answered {status} with {body}",
+                {"status": status, "body": _describe_body(response)},
+            )
+        )
         if status == 401 or code in AUTH_CODES:
             return _Failure(
                 "not_sent",
-                f"{described}: RMS refused the service secret and license key; "
-                + license_key_help(self.store),
+                Message(
+                    "{answer}: RMS refused the service secret and license key; {help}",
+                    {"answer": described, "help": license_key_help(self.store)},
+                ),
                 False,
                 status,
                 code or "ES01-01",
@@ -342,8 +372,11 @@ class RmsClient:
         if code in NOT_ENABLED_CODES:
             return _Failure(
                 "rejected",
-                f"{described}: the API function {api_function(op)} is not enabled for this "
-                f"license key: enable it in {RMS_API_SCREEN} (API利用設定)",
+                Message(
+                    "{answer}: the API function {function} is not enabled for this license key: "
+                    "enable it in {screen} (API利用設定)",
+                    {"answer": described, "function": api_function(op), "screen": RMS_API_SCREEN},
+                ),
                 False,
                 status,
                 code,
@@ -358,7 +391,10 @@ class RmsClient:
                 return _Failure("not_sent", described, True, status, code)
             return _Failure(
                 "unknown",
-                f"{described}; whether RMS registered the shipments is unknown",
+                Message(
+                    "{answer}; whether RMS registered the shipments is unknown",
+                    {"answer": described},
+                ),
                 False,
                 status,
                 code,
@@ -373,11 +409,14 @@ class RmsClient:
             raise self._malformed(
                 op,
                 outcome,
-                f"it is not JSON ({response.status_code}{_describe_body(response)})",
+                Message(
+                    "it is not JSON ({status} with {body})",
+                    {"status": response.status_code, "body": _describe_body(response)},
+                ),
                 status=response.status_code,
             )
         if not isinstance(body, dict):
-            raise self._malformed(op, outcome, "it is JSON but not an object")
+            raise self._malformed(op, outcome, Message("it is JSON but not an object"))
         return body
 
     def _errors(self, body: dict[str, Any]) -> tuple[str | None, str] | None:
@@ -395,34 +434,50 @@ class RmsClient:
         return (str(code) if code else None), text
 
     def _malformed(
-        self, op: str, outcome: str, why: str, *, status: int | None = None
+        self, op: str, outcome: str, why: Message, *, status: int | None = None
     ) -> RakutenError:
-        tail = (
-            "; whether RMS registered the shipments is unknown: it is checked with getOrder "
-            "before anything is sent again"
-            if outcome == "unknown"
-            else ""
-        )
-        return self._error(op, outcome, f"RMS's answer cannot be read: {why}{tail}", status=status)
+        if outcome == "unknown":
+            message = Message(
+                "RMS's answer cannot be read: {why}; whether RMS registered the shipments is "
+                "unknown: it is checked with getOrder before anything is sent again",
+                {"why": why},
+            )
+        else:
+            message = Message("RMS's answer cannot be read: {why}", {"why": why})
+        return self._error(op, outcome, message, status=status)
 
     def _error(
         self,
         op: str,
         outcome: str,
-        message: str,
+        message: str | Message,
         *,
         status: int | None = None,
         code: str | None = None,
         halt: bool = False,
     ) -> RakutenError:
+        """The error of a call, named by the operation, its message kept as a Message (the
+        run's mail shows it in the mail's language) with every secret scrubbed out of it."""
+        kept: str | Message
+        if isinstance(message, str):  # RMS's own words only
+            kept = self._scrub(f"{op}: {message}")
+        else:
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
         return RakutenError(
-            self._scrub(f"{op}: {message}"),
-            outcome=outcome,
-            halt=halt,
-            status=status,
-            code=code,
-            operation=op,
+            kept, outcome=outcome, halt=halt, status=status, code=code, operation=op
         )
+
+    def _scrub_message(self, message: Message) -> Message:
+        """``message`` with the secrets blanked out of every argument, however deep."""
+        args = {
+            name: self._scrub_message(value)
+            if isinstance(value, Message)
+            else self._scrub(value)
+            if isinstance(value, str)
+            else value
+            for name, value in message.args.items()
+        }
+        return Message(message.key, args)
 
     def _scrub(self, text: str) -> str:
         for secret in self.credentials.secrets():
@@ -434,21 +489,22 @@ class RmsClient:
 # ---- helpers without state -------------------------------------------------------------------
 
 
-def _order_problem(order: object) -> str | None:
+def _order_problem(order: object) -> Message | None:
     """Why one OrderModelList entry is not what getOrder version 7 gives, or None."""
     if not isinstance(order, dict) or not isinstance(order.get("orderNumber"), str):
-        return "an order without orderNumber"
+        return Message("an order without orderNumber")
+    which = {"order": order["orderNumber"]}
     packages = order.get("PackageModelList") or []
     if not isinstance(packages, list):
-        return f"order {order['orderNumber']}: PackageModelList is not a list"
+        return Message("order {order}: PackageModelList is not a list", which)
     for package in packages:
         if not isinstance(package, dict) or not _is_id(package.get("basketId")):
-            return f"order {order['orderNumber']}: a package without a basketId"
+            return Message("order {order}: a package without a basketId", which)
         rows = package.get("ShippingModelList") or []
         if not isinstance(rows, list) or not all(
             isinstance(r, dict) and _is_id(r.get("shippingDetailId")) for r in rows
         ):
-            return f"order {order['orderNumber']}: a shipment row without shippingDetailId"
+            return Message("order {order}: a shipment row without shippingDetailId", which)
     return None
 
 
@@ -481,12 +537,16 @@ def _words(value: object) -> str:
     return " ".join(str(value or "").split())[: SNIPPET_CHARS * 2]
 
 
-def _describe_body(response: requests.Response) -> str:
+def _describe_body(response: requests.Response) -> Message | str:
+    """What an answer's body was, for a message: empty, or its kind and a snippet."""
     content = response.content
     if not content.strip():
-        return " with an empty body"
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "a body"
-    return f" with {kind}: {_snippet(content)!r}"
+        return Message("an empty body")
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+    snippet = repr(_snippet(content))
+    if kind:
+        return f"{kind}: {snippet}"  # the answer's own Content-Type and words
+    return Message("a body: {snippet}", {"snippet": snippet})
 
 
 def _snippet(content: bytes) -> str:

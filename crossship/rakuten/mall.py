@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from crossship.errors import ConfigError, ReportParseError
-from crossship.i18n import Message
+from crossship.i18n import Message, _
 from crossship.malls import (
     Accepted,
     OrderCheck,
@@ -72,7 +72,12 @@ class RakutenSession:
         secrets = store_secrets(name, context.db_path, MALL.secrets)
         missing = secrets.missing()
         if missing:
-            raise ConfigError(f"store {name!r} has no RMS keys: set " + ", ".join(missing))
+            raise ConfigError(
+                Message(
+                    "store {store} has no RMS keys: set {missing}",
+                    {"store": repr(name), "missing": ", ".join(missing)},
+                )
+            )
         credentials = Credentials(secrets.get("service_secret"), secrets.get("license_key"))
         return cls.open(store_row, credentials, context.clock, context.pace)
 
@@ -105,7 +110,7 @@ class RakutenSession:
     def _api(self) -> RmsClient:
         if self.client is None:
             raise RakutenError(
-                "internal: an offline Rakuten session cannot call RMS", outcome="not_sent"
+                _("internal: an offline Rakuten session cannot call RMS"), outcome="not_sent"
             )
         why = license.expired(self.name, license.expires_of(self.store), self._today())
         if why:  # an expired key fails every call: none is made
@@ -188,7 +193,8 @@ class RakutenSession:
         started = batch.get("submit_started_at")
         if started and self.clock() - from_db(started) < MALL.limits.release_after:
             return Reconciled(
-                "wait", message="RMS's rows are checked with getOrder 10 minutes after sending"
+                "wait",
+                message=Message("RMS's rows are checked with getOrder 10 minutes after sending"),
             )
         verdicts = self._from_get_order(batch, rows, otherwise="pending")
         return Reconciled("verdicts", outcomes=[_outcome(v) for v in verdicts.values()])
@@ -222,11 +228,13 @@ class RakutenSession:
         return timedelta(hours=int(hours)) if hours else DEFAULT_DEADLINE
 
     def read_result(self, batch: dict, poll: Poll, rows: list[Row]) -> Result:
-        notes = []
+        notes: list[Message] = []
         if poll.processing_status == PAST_DEADLINE:
             verdicts = self._from_get_order(batch, rows, otherwise="result_failed")
             notes.append(
-                "RMS still had no result past the deadline: getOrder showed which rows it holds"
+                Message(
+                    "RMS still had no result past the deadline: getOrder showed which rows it holds"
+                )
             )
         else:
             try:
@@ -234,7 +242,10 @@ class RakutenSession:
                 sent = sent_shipments(_body(batch))
                 verdicts = read_verdicts(answer, [_sent_row(r) for r in rows], sent)
             except (ValueError, ResultUnreadable) as exc:
-                raise ReportParseError(f"RMS's result cannot be read: {exc}") from None
+                why = exc.kept if isinstance(exc, ResultUnreadable) else str(exc)
+                raise ReportParseError(
+                    Message("RMS's result cannot be read: {error}", {"error": why})
+                ) from None
         successful = sum(1 for v in verdicts.values() if v.status == "success")
         return Result(
             outcomes={k: _outcome(v) for k, v in verdicts.items()},

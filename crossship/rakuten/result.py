@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crossship.i18n import Message, Part
 from crossship.rakuten.codes import NO_RESULT_SUFFIX, NO_RESULT_TEXT
 from crossship.rakuten.shipping import SentRow, Shipment
-
-CHECK_IN_RMS = "check the order in RMS (受注管理 > 受注一覧)"
 
 
 @dataclass(frozen=True)
@@ -23,13 +22,18 @@ class Verdict:
 
     order_no: str
     status: str  # success, error, result_failed, pending
-    message: str = ""
+    message: Part = ""  # RMS's own words (code: message) as written, or ours (a Message)
     warnings: list[str] = field(default_factory=list)
     refs: dict[str, Any] = field(default_factory=dict)
 
 
 class ResultUnreadable(ValueError):
-    """The result answer does not have the shape of getResultUpdateOrderShippingAsync's."""
+    """The result answer does not have the shape of getResultUpdateOrderShippingAsync's;
+    ``kept`` says how, in the reader's language."""
+
+    def __init__(self, message: Message):
+        super().__init__(message.render("en"))
+        self.kept = message
 
 
 def no_result_yet(answer: Mapping[str, Any]) -> bool:
@@ -59,14 +63,19 @@ def read_result(
     """
     results = answer.get("ResultShippingModelList")
     if not isinstance(results, list):
-        raise ResultUnreadable("the answer has no ResultShippingModelList")
+        raise ResultUnreadable(Message("the answer has no ResultShippingModelList"))
     by_order: dict[str, list[dict[str, Any]]] = {}
     for entry in results:
         if not isinstance(entry, dict) or not isinstance(entry.get("orderNumber"), str):
-            raise ResultUnreadable("a result without orderNumber")
+            raise ResultUnreadable(Message("a result without orderNumber"))
         messages = entry.get("MessageModelList") or []
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-            raise ResultUnreadable(f"order {entry['orderNumber']}: MessageModelList is not a list")
+            raise ResultUnreadable(
+                Message(
+                    "order {order}: MessageModelList is not a list",
+                    {"order": entry["orderNumber"]},
+                )
+            )
         by_order.setdefault(entry["orderNumber"], []).extend(messages)
     rows_of: dict[str, list[SentRow]] = {}
     for row in rows:
@@ -128,10 +137,18 @@ def _verdict(
             message = f"{message} (shippingDetailId {refs['shipping_detail_id']})".lstrip()
         return Verdict(row.order_no, "success", message, [_words(m) for m in warnings], refs)
     if not mentioned:
-        why = f"RMS's result does not mention order {row.order_id}"
+        why = Message(
+            "RMS's result does not mention order {order}: check the order in RMS "
+            "(受注管理 > 受注一覧)",
+            {"order": row.order_id},
+        )
     else:
-        why = f"RMS's result for order {row.order_id} says nothing about this shipment row"
-    return Verdict(row.order_no, "result_failed", f"{why}: {CHECK_IN_RMS}")
+        why = Message(
+            "RMS's result for order {order} says nothing about this shipment row: check the "
+            "order in RMS (受注管理 > 受注一覧)",
+            {"order": row.order_id},
+        )
+    return Verdict(row.order_no, "result_failed", why)
 
 
 def _type(message: Mapping[str, Any]) -> str:
@@ -204,20 +221,26 @@ def reconcile(
             verdicts[row.order_no] = Verdict(
                 row.order_no,
                 "success",
-                "RMS holds the shipment row (checked with getOrder after the answer was lost)",
+                Message(
+                    "RMS holds the shipment row (checked with getOrder after the answer was lost)"
+                ),
                 refs={"shipping_detail_id": str(match["shippingDetailId"])},
             )
         elif otherwise == "pending":
             verdicts[row.order_no] = Verdict(
                 row.order_no,
                 "pending",
-                "RMS does not hold the shipment row of the lost request: it is sent again",
+                Message("RMS does not hold the shipment row of the lost request: it is sent again"),
             )
         else:
             verdicts[row.order_no] = Verdict(
                 row.order_no,
                 otherwise,
-                f"RMS gave no result for order {row.order_id} in time and getOrder shows no "
-                f"row with its 配送会社 and お荷物伝票番号: {CHECK_IN_RMS}",
+                Message(
+                    "RMS gave no result for order {order} in time and getOrder shows no row "
+                    "with its 配送会社 and お荷物伝票番号: check the order in RMS "
+                    "(受注管理 > 受注一覧)",
+                    {"order": row.order_id},
+                ),
             )
     return verdicts

@@ -216,8 +216,12 @@ def value_problem(value: str) -> Message | None:
     return None
 
 
-def _describe(char: str) -> str:
-    names = {"\t": "a tab", "\r": "a carriage return (CR)", "\n": "a line feed (LF)"}
+def _describe(char: str) -> str | Message:
+    names = {
+        "\t": Message("a tab"),
+        "\r": Message("a carriage return (CR)"),
+        "\n": Message("a line feed (LF)"),
+    }
     if char in names:
         return names[char]
     return f"{char!r} (U+{ord(char):04X} {unicodedata.name(char, 'control character')})"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossship.errors import ConfigError, UsageError
+from crossship.i18n import N_, _
 from crossship.malls import CarrierField, Limits, Mall, Secret, Setting
 from crossship.yahoo.codes import NO_TRACKING_REASONS, SHIP_COMPANIES
 
@@ -30,8 +31,10 @@ KEY_DIR = "yahoo-keys"  # beside the database: the public keys copied there
 def _seller_id(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", value):
         raise UsageError(
-            f"--seller-id {value!r}: give the store account (ストアアカウント), the prefix of the "
-            "store's order ids: letters, digits, - and _"
+            _(
+                "--seller-id {value}: give the store account (ストアアカウント), the prefix of "
+                "the store's order ids: letters, digits, - and _"
+            ).format(value=repr(value))
         )
     return value
 
@@ -44,13 +47,17 @@ def _public_key(value: str) -> str:
     try:
         load_public_key(Path(value))
     except ConfigError as exc:
-        raise UsageError(f"--public-key: {exc.message}") from None
+        raise UsageError(_("--public-key: {error}").format(error=exc.message)) from None
     return value
 
 
 def _version(value: str) -> str:
     if not re.fullmatch(r"[0-9]{1,9}", value):
-        raise UsageError(f"--public-key-version {value!r}: the key's バージョン, a number")
+        raise UsageError(
+            _("--public-key-version {value}: the key's バージョン, a number").format(
+                value=repr(value)
+            )
+        )
     return value
 
 
@@ -105,23 +112,30 @@ MALL = Mall(
         Setting(
             "seller_id",
             "--seller-id",
-            "The seller (merchant) id at the mall; Yahoo: the store account (ストアアカウント), "
-            "prefix of its order ids.",
+            N_(
+                "The seller (merchant) id at the mall; Yahoo: the store account "
+                "(ストアアカウント), prefix of its order ids."
+            ),
             required=True,
             check=_seller_id,
         ),
         Setting(
             "token_url",
             "--token-url",
-            f"Token URL (Yahoo default {TOKEN_URL}); https, or http only to loopback.",
+            N_(
+                "Token URL (Yahoo default https://auth.login.yahoo.co.jp/yconnect/v2/token); "
+                "https, or http only to loopback."
+            ),
             kind="url",
             default=TOKEN_URL,
         ),
         Setting(
             "complete_after",
             "--complete-after",
-            "Days after the ship date to set the order 完了 (0: right after the shipment, "
-            "default), or never.",
+            N_(
+                "Days after the ship date to set the order 完了 (0: right after the shipment, "
+                "default), or never."
+            ),
             kind="days_or_never",
             default=0,
             check=_complete_after,
@@ -129,8 +143,10 @@ MALL = Mall(
         Setting(
             "public_key",
             "--public-key",
-            "The public key (PEM) issued in ストアクリエイターPro (設定 > 暗号鍵管理); copied "
-            "beside the database.",
+            N_(
+                "The public key (PEM) issued in ストアクリエイターPro (設定 > 暗号鍵管理); copied "
+                "beside the database."
+            ),
             kind="path",
             check=_public_key,
             metavar="FILE",
@@ -138,21 +154,24 @@ MALL = Mall(
         Setting(
             "public_key_version",
             "--public-key-version",
-            "The public key's バージョン (X-sws-signature-version).",
+            N_("The public key's バージョン (X-sws-signature-version)."),
             check=_version,
             metavar="N",
         ),
         Setting(
             "public_key_expires",
             "--public-key-expires",
-            "When the public key's one-year validity ends (warned from 5 days before).",
+            N_("When the public key's one-year validity ends (warned from 5 days before)."),
             kind="date",
             metavar="DATE",
         ),
         Setting(
             "authorized_on",
             "--authorized-on",
-            "When Yahoo! ID連携 was last authorized (it lasts 28 days; warned from 5 days before).",
+            N_(
+                "When Yahoo! ID連携 was last authorized (it lasts 28 days; warned from 5 days "
+                "before)."
+            ),
             kind="date",
             metavar="DATE",
         ),
@@ -166,18 +185,23 @@ MALL = Mall(
         CarrierField(
             "yahoo_ship_company",
             "--yahoo-ship-company",
-            "Yahoo!ショッピング ship company code (配送会社): "
-            + ", ".join(f"{c} {n}" for c, n in SHIP_COMPANIES.items())
-            + ".",
+            # the codes of SHIP_COMPANIES, written out for the catalog (a test compares them)
+            N_(
+                "Yahoo!ショッピング ship company code (配送会社): 1000 その他, 1001 ヤマト運輸, "
+                "1002 佐川急便, 1003 日本郵便, 1004 西濃運輸, 1006 福山通運."
+            ),
             codes=SHIP_COMPANIES,
             needed=True,
         ),
         CarrierField(
             "yahoo_no_tracking_reason",
             "--yahoo-no-tracking-reason",
-            "Why this carrier's Yahoo orders may ship without a tracking number: "
-            + ", ".join(f"{c} {n}" for c, n in NO_TRACKING_REASONS.items())
-            + ".",
+            # the codes of NO_TRACKING_REASONS, written out for the catalog (a test compares them)
+            N_(
+                "Why this carrier's Yahoo orders may ship without a tracking number: "
+                "101 メーカー直送, 102 配送不要, 103 店頭受取, 104 配送会社から直接連絡, "
+                "105 追跡不可配送方法."
+            ),
             codes=NO_TRACKING_REASONS,
         ),
     ),

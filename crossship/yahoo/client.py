@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crossship import __version__
 from crossship.errors import YahooError
+from crossship.i18n import Message
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
 from crossship.secrets import RefreshCredentials
@@ -149,9 +150,8 @@ class YahooClient:
         body = xmlmsg.info_request(self.seller_id, order_id, ORDER_INFO_FIELDS)
         answer = self.send(INFO, body, keep=True)
         if not answer.ok:
-            raise self._error(
-                INFO, "not_sent", f"{answer.code}: {answer.message}", code=answer.code
-            )
+            said = f"{answer.code}: {answer.message}"  # Yahoo's own code and words
+            raise self._error(INFO, "not_sent", said, code=answer.code)
         return dict(answer.fields)
 
     def send(self, op: str, body: bytes, *, keep: bool = False) -> Answer:
@@ -179,7 +179,10 @@ class YahooClient:
                 raise self._error(
                     op,
                     "unknown",
-                    f"Yahoo answered {status} with {exc}; whether it took effect is unknown",
+                    Message(
+                        "Yahoo answered {status} with {body}; whether it took effect is unknown",
+                        {"status": status, "body": exc.kept},
+                    ),
                     status=status,
                 ) from None
             if answer.ok:
@@ -193,25 +196,31 @@ class YahooClient:
             raise self._auth_failure(op, status, _bearer_error(response) or what)
         if status == 429:
             raise self._throttled(op, status)
+        args = {"status": status, "body": what}
         if status >= 500:
             raise self._error(
                 op,
                 "unknown",
-                f"Yahoo answered {status} with {what}; whether it took effect is unknown",
+                Message(
+                    "Yahoo answered {status} with {body}; whether it took effect is unknown", args
+                ),
                 status=status,
             )
-        raise self._error(op, "rejected", f"Yahoo answered {status} with {what}", status=status)
+        raise self._error(
+            op, "rejected", Message("Yahoo answered {status} with {body}", args), status=status
+        )
 
     def _refusal(self, op: str, status: int, answer: Answer) -> Answer:
         """Yahoo's own error: ``od…`` is about the order (returned); the rest stops the run."""
         code = answer.code
-        said = f"{code}: {answer.message}" if answer.message else code
+        # Yahoo's own code and words stay as Yahoo wrote them: an argument of our sentence
+        said = f"{code}: {answer.message}" if code and answer.message else code or answer.message
         if code.lower().startswith("px-"):
             if code.lower() == "px-04102":
                 raise self._error(
                     op,
                     "not_sent",
-                    f"{said}. {keys.PX_04102_HELP}",
+                    Message("{said}. {help}", {"said": said, "help": keys.PX_04102_HELP}),
                     halt=True,
                     status=status,
                     code=code,
@@ -219,8 +228,11 @@ class YahooClient:
             raise self._error(
                 op,
                 "not_sent",
-                f"Yahoo refused the call ({said}); the rest of this store's orders wait for the "
-                "next run",
+                Message(
+                    "Yahoo refused the call ({said}); the rest of this store's orders wait for "
+                    "the next run",
+                    {"said": said},
+                ),
                 halt=True,
                 status=status,
                 code=code,
@@ -233,18 +245,24 @@ class YahooClient:
             raise self._error(
                 op,
                 "unknown",
-                f"Yahoo answered {status} ({said}); whether it took effect is unknown",
+                Message(
+                    "Yahoo answered {status} ({said}); whether it took effect is unknown",
+                    {"status": status, "said": said},
+                ),
                 status=status,
                 code=code,
             )
         return answer
 
-    def _auth_failure(self, op: str, status: int, said: str) -> YahooError:
+    def _auth_failure(self, op: str, status: int, said: str | Message) -> YahooError:
         return self._error(
             op,
             "not_sent",
-            f"Yahoo refused the access token even after renewing it ({said}): authorize "
-            "crossship again (Yahoo! ID連携) and set the new refresh token",
+            Message(
+                "Yahoo refused the access token even after renewing it ({said}): authorize "
+                "crossship again (Yahoo! ID連携) and set the new refresh token",
+                {"said": said},
+            ),
             halt=True,
             status=status,
         )
@@ -253,8 +271,11 @@ class YahooClient:
         return self._error(
             op,
             "not_sent",
-            f"Yahoo is throttling this store's calls ({status}); the rest of its orders wait for "
-            "the next run",
+            Message(
+                "Yahoo is throttling this store's calls ({status}); the rest of its orders wait "
+                "for the next run",
+                {"status": status},
+            ),
             halt=True,
             status=status,
         )
@@ -271,8 +292,10 @@ class YahooClient:
             raise self._error(
                 "token",
                 "not_sent",
-                "the Yahoo! ID連携 credentials are incomplete: set the client id, client secret "
-                "and refresh token of this store",
+                Message(
+                    "the Yahoo! ID連携 credentials are incomplete: set the client id, client "
+                    "secret and refresh token of this store"
+                ),
                 halt=True,
             )
         form = {"grant_type": "refresh_token", "refresh_token": self.credentials.refresh_token}
@@ -291,7 +314,10 @@ class YahooClient:
             raise self._error(
                 "token",
                 "not_sent",
-                f"could not get a Yahoo access token from {host} ({_reason(exc)})",
+                Message(
+                    "could not get a Yahoo access token from {host} ({reason})",
+                    {"host": host, "reason": _reason(exc)},
+                ),
                 halt=True,
             ) from None
         try:
@@ -302,33 +328,43 @@ class YahooClient:
             token = body.get("access_token") if isinstance(body, dict) else None
             if isinstance(token, str) and token:
                 return token
+            what = (
+                xmlmsg.describe_body(response.content)
+                if body is None
+                else Message("JSON without it")
+            )
             raise self._error(
                 "token",
                 "not_sent",
-                f"Yahoo's token answer {response.status_code} holds no access_token: "
-                f"{xmlmsg.describe_body(response.content) if body is None else 'JSON without it'}",
+                Message(
+                    "Yahoo's token answer {status} holds no access_token: {body}",
+                    {"status": response.status_code, "body": what},
+                ),
                 halt=True,
                 status=response.status_code,
             )
+        said: str | Message
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            said = body["error"]
+            said = body["error"]  # Yahoo's own code and words
             if body.get("error_description"):
-                said += f": {' '.join(str(body['error_description']).split())}"
+                said = f"{said}: {' '.join(str(body['error_description']).split())}"
         else:
             said = xmlmsg.describe_body(response.content)
-        hint = (
-            "the refresh token has expired (28 days) or was revoked: authorize crossship again "
-            "(Yahoo! ID連携) and set the new refresh token"
-            if response.status_code < 500
-            else "Yahoo's login service failed; the next run tries again"
-        )
-        raise self._error(
-            "token",
-            "not_sent",
-            f"Yahoo refused the token request ({response.status_code} {said}): {hint}",
-            halt=True,
-            status=response.status_code,
-        )
+        args = {"status": response.status_code, "said": said}
+        if response.status_code < 500:
+            message = Message(
+                "Yahoo refused the token request ({status} {said}): the refresh token has "
+                "expired (28 days) or was revoked: authorize crossship again (Yahoo! ID連携) and "
+                "set the new refresh token",
+                args,
+            )
+        else:
+            message = Message(
+                "Yahoo refused the token request ({status} {said}): Yahoo's login service "
+                "failed; the next run tries again",
+                args,
+            )
+        raise self._error("token", "not_sent", message, halt=True, status=response.status_code)
 
     # ---- HTTP -----------------------------------------------------------------------------
 
@@ -354,16 +390,21 @@ class YahooClient:
             )
         except requests.RequestException as exc:
             log.debug("%s %s failed: %s", op, display_url(url), type(exc).__name__)
-            host = urlsplit(url).hostname or "?"
+            args = {"host": urlsplit(url).hostname or "?", "reason": _reason(exc)}
             if _failed_before_sending(exc):
                 raise self._error(
-                    op, "not_sent", f"could not reach {host} ({_reason(exc)}); nothing was sent"
+                    op,
+                    "not_sent",
+                    Message("could not reach {host} ({reason}); nothing was sent", args),
                 ) from None
             raise self._error(
                 op,
                 "unknown",
-                f"the connection to {host} failed after the request was sent ({_reason(exc)}); "
-                "whether Yahoo received it is unknown",
+                Message(
+                    "the connection to {host} failed after the request was sent ({reason}); "
+                    "whether Yahoo received it is unknown",
+                    args,
+                ),
             ) from None
         log.debug("%s %s -> %d", op, display_url(url), response.status_code)
         return response
@@ -372,16 +413,32 @@ class YahooClient:
         self,
         op: str,
         outcome: str,
-        message: str,
+        message: str | Message,
         *,
         halt: bool = False,
         status: int | None = None,
         code: str | None = None,
     ) -> YahooError:
-        text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
-        return YahooError(
-            self._scrub(text), outcome=outcome, halt=halt, status=status, code=code, operation=op
-        )
+        """The error of a call, named by the operation, its message kept as a Message (the
+        run's mail shows it in the mail's language) with every secret scrubbed out of it."""
+        kept: str | Message
+        if isinstance(message, str):  # Yahoo's own words only
+            kept = self._scrub(message if message.startswith(f"{op}: ") else f"{op}: {message}")
+        else:
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+        return YahooError(kept, outcome=outcome, halt=halt, status=status, code=code, operation=op)
+
+    def _scrub_message(self, message: Message) -> Message:
+        """``message`` with the secrets blanked out of every argument, however deep."""
+        args = {
+            name: self._scrub_message(value)
+            if isinstance(value, Message)
+            else self._scrub(value)
+            if isinstance(value, str)
+            else value
+            for name, value in message.args.items()
+        }
+        return Message(message.key, args)
 
     def _scrub(self, text: str) -> str:
         """Blank out any secret an answer might have echoed back."""

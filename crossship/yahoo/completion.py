@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from crossship.errors import UsageError
+from crossship.i18n import Message
 
 JST = timezone(timedelta(hours=9), "JST")
 NEVER = "never"
@@ -26,8 +27,11 @@ def parse_complete_after(text: str | int | None) -> str:
         return NEVER
     if not value.isdigit() or int(value) > MAX_DAYS:
         raise UsageError(
-            f"--complete-after {text!r}: give a number of days 0..{MAX_DAYS} after the ship date "
-            "(0: right after the shipment) or `never`"
+            Message(
+                "--complete-after {value}: give a number of days 0..{most} after the ship date "
+                "(0: right after the shipment) or `never`",
+                {"value": repr(text), "most": MAX_DAYS},
+            )
         )
     return str(int(value))
 

@@ -16,14 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from crossship.errors import ConfigError
-from crossship.i18n import Message
+from crossship.i18n import N_, Message
 
 AUTHORIZATION_DAYS = 28
 WARN_DAYS = 5
 PEM_BEGIN = b"-----BEGIN "
 
 # what a run says on px-04102: act in ストアクリエイターPro, then authorize again
-PX_04102_HELP = (
+PX_04102_HELP = Message(
     "Yahoo ended this store's authorization (px-04102). Without a valid public key "
     "(公開鍵認証) it lasts only 12 hours; with one, 28 days; an expired public key brings "
     "the 12-hour limit back. Issue or renew the key in ストアクリエイターPro (設定 > 暗号鍵管理, "
@@ -31,7 +31,7 @@ PX_04102_HELP = (
     "--public-key-version N --public-key-expires YYYY-MM-DD`, authorize crossship again "
     "(Yahoo! ID連携) and set the new refresh token and `--authorized-on`"
 )
-NO_KEY_WARNING = (
+NO_KEY_WARNING = N_(
     "no public key (--public-key, --public-key-version): without 公開鍵認証 Yahoo ends the "
     "authorization 12 hours after it was given and calls fail with px-04102; issue a key in "
     "ストアクリエイターPro (設定 > 暗号鍵管理, 公開鍵発行)"
@@ -43,30 +43,49 @@ def load_public_key(path: Path) -> rsa.RSAPublicKey:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the public key file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            Message(
+                "cannot read the public key file {path}: {error}",
+                {"path": str(path), "error": exc.strerror},
+            )
+        ) from None
     return parse_public_key(data, str(path))
 
 
 def parse_public_key(data: bytes, where: str) -> rsa.RSAPublicKey:
     if PEM_BEGIN not in data:
         raise ConfigError(
-            f"the public key file {where} is not PEM: copy the key from ストアクリエイターPro "
-            "with its -----BEGIN PUBLIC KEY----- and -----END PUBLIC KEY----- lines"
+            Message(
+                "the public key file {where} is not PEM: copy the key from ストアクリエイターPro "
+                "with its -----BEGIN PUBLIC KEY----- and -----END PUBLIC KEY----- lines",
+                {"where": where},
+            )
         )
     if b"PRIVATE KEY-----" in data:
         raise ConfigError(
-            f"{where} holds a private key: give the public key Yahoo issued (BEGIN PUBLIC KEY)"
+            Message(
+                "{where} holds a private key: give the public key Yahoo issued (BEGIN PUBLIC KEY)",
+                {"where": where},
+            )
         )
     try:
         key = load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
         reason = str(exc).split("\n")[0][:120]
         raise ConfigError(
-            f"the public key file {where} is not a PEM public key ({reason}): copy the key "
-            "from ストアクリエイターPro with its BEGIN and END lines"
+            Message(
+                "the public key file {where} is not a PEM public key ({reason}): copy the key "
+                "from ストアクリエイターPro with its BEGIN and END lines",
+                {"where": where, "reason": reason},
+            )
         ) from None
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ConfigError(f"the public key in {where} is not an RSA key: Yahoo issues RSA keys")
+        raise ConfigError(
+            Message(
+                "the public key in {where} is not an RSA key: Yahoo issues RSA keys",
+                {"where": where},
+            )
+        )
     return key
 
 
@@ -94,12 +113,7 @@ def date_problems(
     """(level, message): ``warning`` from 5 days before an end (or without a key),
     ``critical`` after it (runs then fail with px-04102 or invalid_grant)."""
     if not has_key:
-        no_key = Message(
-            "no public key (--public-key, --public-key-version): without 公開鍵認証 Yahoo ends "
-            "the authorization 12 hours after it was given and calls fail with px-04102; issue "
-            "a key in ストアクリエイターPro (設定 > 暗号鍵管理, 公開鍵発行)"
-        )
-        return [("warning", no_key)]
+        return [("warning", Message(NO_KEY_WARNING))]
     found: list[tuple[str, Message]] = []
     if authorized_on:
         ends = (date.fromisoformat(authorized_on) + timedelta(days=AUTHORIZATION_DAYS)).isoformat()

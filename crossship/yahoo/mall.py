@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crossship.errors import ConfigError, CrossshipError, YahooError
-from crossship.i18n import Message, Part
+from crossship.i18n import Message, Part, _
 from crossship.malls import (
     Finished,
     OrderCheck,
@@ -96,8 +96,11 @@ class YahooSession:
         seller_id = str(row.get("seller_id") or "")
         if not seller_id:
             raise ConfigError(
-                f"store {row['name']!r} has no Yahoo seller id: `crossship config store set "
-                f"{row['name']} --seller-id STOREACCOUNT`"
+                Message(
+                    "store {store} has no Yahoo seller id: `crossship config store set {name} "
+                    "--seller-id STOREACCOUNT`",
+                    {"store": repr(row["name"]), "name": row["name"]},
+                )
             )
         endpoint = check_url(row.get("endpoint") or DEFAULT_ENDPOINT, "endpoint")
         token_url = check_url(row.get("token_url") or DEFAULT_TOKEN_URL, "token URL")
@@ -105,7 +108,10 @@ class YahooSession:
         missing = secrets.missing()
         if missing:
             raise ConfigError(
-                f"store {row['name']!r} has no Yahoo credentials: set " + ", ".join(missing)
+                Message(
+                    "store {store} has no Yahoo credentials: set {missing}",
+                    {"store": repr(row["name"]), "missing": ", ".join(missing)},
+                )
             )
         key = None
         path = public_key_path(row, context.db_path)
@@ -113,8 +119,11 @@ class YahooSession:
             version = str(settings.get("public_key_version") or "")
             if not version:
                 raise ConfigError(
-                    f"store {row['name']!r} has a public key but no --public-key-version: set "
-                    "the key's バージョン from ストアクリエイターPro (設定 > 暗号鍵管理)"
+                    Message(
+                        "store {store} has a public key but no --public-key-version: set the "
+                        "key's バージョン from ストアクリエイターPro (設定 > 暗号鍵管理)",
+                        {"store": repr(row["name"])},
+                    )
                 )
             key = PublicKey(keys.load_public_key(path), version)
         options = {"pace": _pace(context.pace, endpoint), **CLIENT_OPTIONS}
@@ -142,7 +151,7 @@ class YahooSession:
     @property
     def _api(self) -> YahooClient:
         if self.client is None:
-            raise CrossshipError("internal: an offline Yahoo session cannot call Yahoo")
+            raise CrossshipError(_("internal: an offline Yahoo session cannot call Yahoo"))
         return self.client
 
     # --------------------------------------------------------------------- checking, encoding
@@ -244,7 +253,7 @@ class YahooSession:
                 self._halt = exc  # raised before the next call: this order's shipment stands
             due = {"completion": "scheduled", "complete_due": to_db(self.clock())}
             later = Message(
-                "完了 not sent yet ({error}): results fetch retries", {"error": str(exc.message)}
+                "完了 not sent yet ({error}): results fetch retries", {"error": exc.kept}
             )
             return Status.SUCCESS, later, due
         self._network_failures = 0
@@ -278,10 +287,13 @@ class YahooSession:
         self._network_failures += 1
         if self._network_failures >= NETWORK_FAILURES_TO_STOP:
             exc.halt = True
-            exc.message += (
-                f" ({NETWORK_FAILURES_TO_STOP} calls in a row failed: the rest of this store's "
-                "orders wait for the next run)"
+            exc.kept = Message(
+                "{error} ({count} calls in a row failed: the rest of this store's orders wait "
+                "for the next run)",
+                {"error": exc.kept, "count": NETWORK_FAILURES_TO_STOP},
             )
+            exc.message = exc.kept.render()
+            exc.args = (exc.message,)
 
     # --------------------------------------------------------------------- not asynchronous
 
@@ -293,7 +305,7 @@ class YahooSession:
         return Poll("done", "DONE")
 
     def read_result(self, batch: dict, poll: Poll, rows: list[Row]) -> Result:
-        raise CrossshipError("internal: Yahoo answers at once; there is no result to read")
+        raise CrossshipError(_("internal: Yahoo answers at once; there is no result to read"))
 
     def failure_text(self, poll: Poll) -> str:
         return ""
@@ -308,13 +320,21 @@ def _pace(pace: Any, endpoint: str) -> Any:
     host = urlsplit(endpoint).hostname or ""
     if not is_loopback(host):
         raise ConfigError(
-            f"{PACE_ENV} shortens Yahoo's pacing for a local sandbox only; the endpoint "
-            f"{host} is not a loopback address: unset it"
+            Message(
+                "{variable} shortens Yahoo's pacing for a local sandbox only; the endpoint "
+                "{host} is not a loopback address: unset it",
+                {"variable": PACE_ENV, "host": host},
+            )
         )
     try:
         milliseconds = float(given)
     except ValueError:
-        raise ConfigError(f"{PACE_ENV} must be a number of milliseconds, not {given!r}") from None
+        raise ConfigError(
+            Message(
+                "{variable} must be a number of milliseconds, not {value}",
+                {"variable": PACE_ENV, "value": repr(given)},
+            )
+        ) from None
     return Pacer(1000.0 / milliseconds if milliseconds > 0 else 0.0)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
+from crossship.i18n import Message
 from crossship.yahoo.codes import COMPLETED, SHIPPED
 
 CONTENT_TYPE = "application/xml; charset=UTF-8"
@@ -36,7 +37,12 @@ class Shipment:
 
 
 class AnswerError(ValueError):
-    """An answer that is not the XML Yahoo documents; the message says what it was instead."""
+    """An answer that is not the XML Yahoo documents; ``kept`` says what it was instead, in the
+    reader's language."""
+
+    def __init__(self, message: Message):
+        super().__init__(message.render("en"))
+        self.kept = message
 
 
 @dataclass(frozen=True)
@@ -98,15 +104,25 @@ def info_request(seller_id: str, order_id: str, fields: str) -> bytes:
 def parse_xml(content: bytes) -> ET.Element:
     """Parse untrusted XML; AnswerError says what the body was when it is not XML."""
     if not content.strip():
-        raise AnswerError("an empty body")
+        raise AnswerError(Message("an empty body"))
     if _looks_like_html(content):
-        raise AnswerError(f"an HTML page, not XML{_title(content)}")
+        title = _title(content)
+        if title:
+            raise AnswerError(Message("an HTML page, not XML ({title})", {"title": title}))
+        raise AnswerError(Message("an HTML page, not XML"))
     try:
         return DET.fromstring(content, forbid_dtd=True)
     except DefusedXmlException as exc:
-        raise AnswerError(f"XML with a forbidden construct ({type(exc).__name__})") from None
+        raise AnswerError(
+            Message("XML with a forbidden construct ({name})", {"name": type(exc).__name__})
+        ) from None
     except ET.ParseError as exc:
-        raise AnswerError(f"XML that cannot be read ({exc}): {snippet(content)!r}") from None
+        raise AnswerError(
+            Message(
+                "XML that cannot be read ({error}): {snippet}",
+                {"error": str(exc), "snippet": repr(snippet(content))},
+            )
+        ) from None
 
 
 def read_answer(content: bytes, *, keep: bool = False) -> Answer:
@@ -115,10 +131,12 @@ def read_answer(content: bytes, *, keep: bool = False) -> Answer:
     if root.tag == "Error":
         return Answer(False, code=_text(root, "Code"), message=_text(root, "Message"))
     if root.tag != "ResultSet":
-        raise AnswerError(f"XML without a ResultSet or Error (root <{root.tag}>)")
+        raise AnswerError(
+            Message("XML without a ResultSet or Error (root <{tag}>)", {"tag": root.tag})
+        )
     result = root.find("Result")
     if result is None:
-        raise AnswerError("a ResultSet without a Result")
+        raise AnswerError(Message("a ResultSet without a Result"))
     status = _text(result, "Status")
     warnings = tuple(_describe(w) for w in result.iter("Warning"))
     if status == "OK":
@@ -142,13 +160,13 @@ def read_error(content: bytes) -> Answer | None:
     return None if answer.ok else answer
 
 
-def describe_body(content: bytes) -> str:
+def describe_body(content: bytes) -> Message:
     """What an unreadable body was, for a message: an HTML page, empty, or a snippet."""
     try:
         parse_xml(content)
     except AnswerError as exc:
-        return str(exc)
-    return f"XML Yahoo does not document: {snippet(content)!r}"
+        return exc.kept
+    return Message("XML Yahoo does not document: {snippet}", {"snippet": repr(snippet(content))})
 
 
 def _describe(element: ET.Element) -> str:
@@ -172,7 +190,7 @@ def _title(content: bytes) -> str:
     text = content[:4096].decode("utf-8", "replace")
     found = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     title = " ".join(html.unescape(found.group(1)).split()) if found else ""
-    return f" ({title[:SNIPPET_CHARS]!r})" if title else ""
+    return repr(title[:SNIPPET_CHARS]) if title else ""
 
 
 def snippet(content: bytes) -> str:
