@@ -72,6 +72,46 @@ def headings() -> dict[str, str]:
         "item_id": pgettext("heading", "item_id"),
         "sku": pgettext("heading", "sku"),
         "quantity": pgettext("heading", "quantity"),
+        "status_label": pgettext("heading", "status_label"),
+        "complete_due": pgettext("heading", "complete_due"),
+        # a store's settings (`config store list/show`)
+        "seller_id": pgettext("heading", "seller_id"),
+        "marketplace_id": pgettext("heading", "marketplace_id"),
+        "endpoint": pgettext("heading", "endpoint"),
+        "token_url": pgettext("heading", "token_url"),
+        "encoding": pgettext("heading", "encoding"),
+        "interval_minutes": pgettext("heading", "interval_minutes"),
+        "result_deadline_hours": pgettext("heading", "result_deadline_hours"),
+        "time_budget_minutes": pgettext("heading", "time_budget_minutes"),
+        "template": pgettext("heading", "template"),
+        # batches (`batches list/show`)
+        "state": pgettext("heading", "state"),
+        "processing_status": pgettext("heading", "processing_status"),
+        "created": pgettext("heading", "created"),
+        "submitted": pgettext("heading", "submitted"),
+        "finished": pgettext("heading", "finished"),
+        "orders": pgettext("heading", "orders"),
+        "rows": pgettext("heading", "rows"),
+        "processed": pgettext("heading", "processed"),
+        "successful": pgettext("heading", "successful"),
+        "note": pgettext("heading", "note"),
+        "last_error": pgettext("heading", "last_error"),
+        "content_type": pgettext("heading", "content_type"),
+        "feed_document_id": pgettext("heading", "feed_document_id"),
+        "result_document_id": pgettext("heading", "result_document_id"),
+        "fetch_failures": pgettext("heading", "fetch_failures"),
+        "order_nos": pgettext("heading", "order_nos"),
+        # the mail settings (`config mail show`) and how long history is kept
+        "smtp_host": pgettext("heading", "smtp_host"),
+        "smtp_port": pgettext("heading", "smtp_port"),
+        "smtp_user": pgettext("heading", "smtp_user"),
+        "smtp_password": pgettext("heading", "smtp_password"),
+        "starttls": pgettext("heading", "starttls"),
+        "from": pgettext("heading", "from"),
+        "admin": pgettext("heading", "admin"),
+        "notify": pgettext("heading", "notify"),
+        "language": pgettext("heading", "language"),
+        "keep_days": pgettext("heading", "keep_days"),
     }
 
 
@@ -104,6 +144,23 @@ def values() -> dict[str, dict[str, str]]:
             "done": pgettext("value", "done"),
             "failed": pgettext("value", "failed"),
         },
+        "state": batch_states(),
+    }
+
+
+def batch_states() -> dict[str, str]:
+    """A batch's states (crossship.store.BATCH_STATES) in the reader's language."""
+    return {
+        "prepared": pgettext("batch state", "prepared"),
+        "document_created": pgettext("batch state", "document_created"),
+        "uploaded": pgettext("batch state", "uploaded"),
+        "sending": pgettext("batch state", "sending"),
+        "submitting": pgettext("batch state", "submitting"),
+        "submitted": pgettext("batch state", "submitted"),
+        "done": pgettext("batch state", "done"),
+        "notify_failed": pgettext("batch state", "notify_failed"),
+        "result_failed": pgettext("batch state", "result_failed"),
+        "released": pgettext("batch state", "released"),
     }
 
 

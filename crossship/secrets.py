@@ -100,7 +100,9 @@ class StoreSecrets:
         for secret in self.declared:
             source = self.sources.get(secret.name)
             if source:
-                described[secret.key] = say(N_("set ({source})")).format(source=source)
+                described[secret.key] = say(N_("set ({source})")).format(
+                    source=source_words(source, say)
+                )
             else:
                 var = env_name(self.store, secret.env_suffix)
                 described[secret.key] = say(N_("not set (env {variable} or {file})")).format(
@@ -140,6 +142,17 @@ def store_secrets(store_name: str, db_path: Path, declared: Sequence[Secret]) ->
     return StoreSecrets(
         store=store_name, declared=tuple(declared), values=values, sources=sources, file=path
     )
+
+
+def source_words(source: str, say: Callable[[str], str] = str) -> str:
+    """Where a secret came from (``env X`` / ``file F``, as ``sources`` keeps it) in the words
+    of ``say`` (``_`` for people; the same words for tools by default)."""
+    kind, _sep, where = source.partition(" ")
+    if kind == "env":
+        return say(N_("env {variable}")).format(variable=where)
+    if kind == "file":
+        return say(N_("file {path}")).format(path=where)
+    return source
 
 
 def smtp_password(db_path: Path) -> str | None:

@@ -63,6 +63,11 @@ def test_a_closed_stdout_is_one_line_and_exit_1(imported: Path) -> None:
     assert result.stderr.decode().strip().splitlines() == [
         "Error: cannot write the output: stdout is closed"
     ]
+    result = shell("crossship --lang ja config phase list >&-")
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines() == [
+        "エラー: 出力を書き込めません: 標準出力が閉じられています"
+    ]
 
 
 def test_a_job_with_stdout_closed_still_runs(imported: Path) -> None:

@@ -12,14 +12,20 @@ import signal
 import subprocess
 import sys
 
+import notify_helpers
 import pytest
 import requests
+from notify_helpers import FEED_ID, Env, order
 
 from crossship import i18n
 from crossship.errors import NotFound, UsageError
+from crossship.output import batch_states
 from crossship.sandbox import SandboxOptions, SandboxServer
 from crossship.statuses import Status
-from crossship.store import StatusChange
+from crossship.store import BATCH_STATES, StatusChange
+
+env = notify_helpers.env  # fixtures
+amazon_mock = notify_helpers.amazon_mock
 
 NOW = "2026-11-27T01:00:00.000000+00:00"
 
@@ -257,3 +263,69 @@ def test_fault_controls_refuse_in_the_readers_language_and_in_english_over_http(
         )
         assert answer.status_code == 400
         assert answer.json() == {"error": "unknown RMS sandbox options: bogus"}
+
+
+# ------------------------------------------------------------------------------- batches
+
+
+def test_every_batch_state_has_words_for_the_tables() -> None:
+    assert list(batch_states()) == list(BATCH_STATES)
+
+
+def test_batches_show_their_state_in_the_readers_language(env: Env) -> None:
+    env.add(order(1))
+    env.amazon.send_ok()
+    env.notify()
+    (batch,) = env.batches("submitted")
+
+    ja = env.cli("--lang", "ja", "batches", "list")
+    assert ja.exit_code == 0, ja.stderr
+    heading, row = _rows(ja.stdout)
+    assert heading[:4] == ["バッチ", "店舗", "feedId", "状態"]
+    assert row[3] == "結果待ち" and "submitted" not in ja.stdout
+    assert _rows(env.cli("--lang", "en", "batches", "list").stdout)[1][3] == "submitted"
+    shown = dict(
+        r[:2]
+        for r in _rows(env.cli("--lang", "ja", "batches", "show", str(batch["id"])).stdout)
+        if len(r) > 1
+    )  # noqa: E501
+    assert shown["状態"] == "結果待ち"
+
+    # machine output keeps the key; --state takes the key or the word a table shows
+    listed = json.loads(env.cli("--lang", "ja", "batches", "list", "--format", "json").stdout)
+    assert [b["state"] for b in listed] == ["submitted"]
+    for state in ("submitted", "結果待ち"):
+        assert FEED_ID in env.cli("--lang", "ja", "batches", "list", "--state", state).stdout
+    assert env.cli("batches", "list", "--state", "完了").stdout == ""
+
+    bad = env.cli("--lang", "ja", "batches", "list", "--state", "waiting")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith(
+        "エラー: バッチの状態 'waiting' はありません: prepared (準備済み), document_created "
+    )
+    bad = env.cli("--lang", "en", "batches", "list", "--state", "waiting")
+    assert bad.stderr.startswith("Error: unknown batch state 'waiting': use one of prepared, ")
+
+
+def test_where_a_secret_comes_from_is_said_in_the_readers_language(run, monkeypatch) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    assert run(["config", "store", "add", "amazon-main", "--mall", "amazon"]).exit_code == 0
+    variable = "CROSSSHIP_AMAZON_MAIN_REFRESH_TOKEN"
+    monkeypatch.setenv(variable, "Atzr|secret-value")
+    monkeypatch.setenv("CROSSSHIP_SMTP_PASSWORD", "smtp-secret")
+
+    shown = run(["--lang", "ja", "config", "store", "show", "amazon-main"]).stdout
+    assert f"設定済み (環境変数 {variable})" in shown and "secret-value" not in shown
+    mail = run(["--lang", "ja", "config", "mail", "show"]).stdout
+    assert "設定済み (環境変数 CROSSSHIP_SMTP_PASSWORD)" in mail and "smtp-secret" not in mail
+    # tools get the same words in every language
+    record = json.loads(
+        run(["--lang", "ja", "config", "store", "show", "amazon-main", "--format", "json"]).stdout
+    )
+    assert record["refresh_token"] == f"set (env {variable})"
+    assert (
+        run(["--lang", "en", "config", "store", "show", "amazon-main"]).stdout.count(
+            f"set (env {variable})"
+        )
+        == 1
+    )

@@ -74,6 +74,17 @@ def test_an_import_on_a_terminal_draws_a_bar(configured: Path, tmp_path: Path) -
     assert text.rstrip().endswith(DONE)
 
 
+def test_the_import_bar_speaks_the_readers_language(configured: Path, tmp_path: Path) -> None:
+    csv = big_csv(tmp_path / "orders.csv", orders=5_000)
+
+    code, _out, tty = on_pty("--lang", "ja", "orders", "import", str(csv))
+
+    assert code == 0, tty
+    text = tty.decode()
+    assert "orders.csv を取り込み中  [" in text
+    assert "importing" not in text
+
+
 def test_an_import_with_q_on_a_terminal_draws_nothing(configured: Path, tmp_path: Path) -> None:
     csv = big_csv(tmp_path / "orders.csv")
 

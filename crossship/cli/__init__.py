@@ -19,7 +19,7 @@ from crossship.cli import orders as _orders  # noqa: F401,E402
 from crossship.cli import runs as _runs  # noqa: F401,E402
 from crossship.cli import sandbox as _sandbox  # noqa: F401,E402
 from crossship.cli.app import cli
-from crossship.i18n import resolve, set_language
+from crossship.i18n import _, resolve, set_language
 
 __all__ = ["cli", "main"]
 
@@ -57,7 +57,7 @@ class _Closed(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, "stdout is closed")
+        raise OSError(errno.EBADF, _("stdout is closed"))
 
 
 def _lang_option(args: list[str]) -> str | None:

@@ -15,7 +15,7 @@ from crossship.errors import UsageError
 from crossship.i18n import N_, _, ngettext
 from crossship.output import pgettext, write_record, write_rows
 from crossship.paths import credentials_path
-from crossship.secrets import smtp_password_source, store_secrets
+from crossship.secrets import smtp_password_source, source_words, store_secrets
 from crossship.shell import word as q
 from crossship.statuses import Status
 from crossship.store import BATCH_OPEN_STATES
@@ -554,7 +554,7 @@ def mail_show(app: App, fmt: str) -> None:
     # for people in their language; the same words in every language for tools
     say = _ if fmt == "table" else str
     record["smtp_password"] = (
-        say(N_("set ({source})")).format(source=source)
+        say(N_("set ({source})")).format(source=source_words(source, say))
         if source
         else say(N_("not set (env CROSSSHIP_SMTP_PASSWORD or [smtp] password in {path})")).format(
             path=credentials_path(app.db_path)

@@ -92,7 +92,7 @@ def orders_import(app: App, file: str, encoding: str) -> None:
       crossship orders import examples/orders.csv
       iconv -f utf-8 -t cp932 orders.csv | crossship orders import - --encoding cp932
     """
-    label = "importing" if file == "-" else f"importing {Path(file).name}"
+    label = _("importing") if file == "-" else _("importing {name}").format(name=Path(file).name)
     with _open_source(file) as source, progress(app, label) as bar:
         summary = importer.import_file(
             app.store, source, encoding=encoding, now=to_db(app.clock()), progress=bar

@@ -10,10 +10,11 @@ import click
 from crossship import prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.cli.progress import progress
+from crossship.errors import UsageError
 from crossship.i18n import _, render
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
-from crossship.output import write_record, write_rows
+from crossship.output import batch_states, write_record, write_rows
 from crossship.pool import DEFAULT_JOBS, MAX_JOBS
 from crossship.results import results_fetch
 from crossship.runs import StoreRun
@@ -266,8 +267,25 @@ def batches_list(app: App, store_name: str | None, states: tuple[str, ...], fmt:
     """List batches: feedId, state, times and counts, oldest first."""
     if store_name:
         app.store.get_store(store_name)
+    states = tuple(_batch_state(text) for text in states)
     rows = (_batch_view(b) for b in app.store.batches(store=store_name, states=states))
     write_rows(rows, BATCH_FIELDS, fmt, sys.stdout)
+
+
+def _batch_state(text: str) -> str:
+    """A batch state given to --state: its key, or the word a table shows for it."""
+    words = batch_states()
+    for key, word in words.items():
+        if text.strip() in (key, word):
+            return key
+    raise UsageError(
+        _("unknown batch state {text!r}: use one of {states}").format(
+            text=text,
+            states=", ".join(
+                key if word == key else f"{key} ({word})" for key, word in words.items()
+            ),
+        )
+    )
 
 
 @batches.command("show")
