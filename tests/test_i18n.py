@@ -289,6 +289,12 @@ def test_the_demo_speaks_japanese_but_for_amazons_own_words(tmp_path) -> None:  
     assert _english_of_ours(out) == []
     for english in ("sent 8 orders", "feeds with results", "is blank: it is sent", "ship-method:"):
         assert english not in out
+    # the tables' values too: auto status, orders list, history
+    assert re.search(r"^amazon-main +amazon +稼働中 .* 正常終了 ", out, re.M)
+    assert re.search(r"^10006 +amazon-main .* 保留 ", out, re.M)
+    assert re.search(r"未連携 +手動: 正常 → 未連携.* 手動 +\S+$", out, re.M)
+    stored = re.compile(r"  (started|stopped|ok|failed|normal|hold|auto|manual|optional)( |$)")
+    assert [line for line in out.splitlines() if stored.search(line)] == []
 
 
 def test_the_demo_in_english_with_lang_c(tmp_path) -> None:  # noqa: ANN001

@@ -42,9 +42,7 @@ def _bare(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str) and bool(WORDS.search(node.value))
     if isinstance(node, ast.JoinedStr):
-        literal = "".join(
-            part.value for part in node.values if isinstance(part, ast.Constant)
-        )
+        literal = "".join(part.value for part in node.values if isinstance(part, ast.Constant))
         return bool(WORDS.search(literal))
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
         return _bare(node.left) or _bare(node.right)
@@ -107,7 +105,7 @@ def test_no_message_of_ours_is_a_bare_english_string() -> None:
 
 def test_the_check_finds_a_bare_message() -> None:
     """The scan itself: each kind of bare message is caught, the translated forms are not."""
-    source = '''
+    source = """
 raise ConfigError(f"store {name} is not known")
 raise click.UsageError("give a store name")
 app.say("Nothing to do here".format())
@@ -118,7 +116,7 @@ raise ConfigError(_("store {name} is not known").format(name=name))
 raise MallError(Message("could not reach {host}", {"host": host}))
 raise ValueError("max_attempts must be at least 1")
 run.notes.append(answer_text)
-'''
+"""
     tree = ast.parse(source)
     flagged = [
         node.lineno
