@@ -329,3 +329,25 @@ def test_where_a_secret_comes_from_is_said_in_the_readers_language(run, monkeypa
         )
         == 1
     )
+
+
+def test_a_stores_record_is_headed_in_the_readers_language(run) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    for args in (
+        ["config", "store", "add", "amazon-main", "--mall", "amazon"],
+        ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
+        ["config", "store", "add", "yahoo-shop", "--mall", "yahoo", "--seller-id", "shop"],
+    ):
+        assert run(args).exit_code == 0, run(args).stderr
+    for name in ("amazon-main", "rakuten-shop", "yahoo-shop"):
+        ja = run(["--lang", "ja", "config", "store", "show", name]).stdout
+        headings = [line.split()[0] for line in ja.splitlines()]
+        assert not [h for h in headings if re.fullmatch(r"[a-z]+(_[a-z]+)+", h)], ja
+        en = run(["--lang", "en", "config", "store", "show", name]).stdout
+        assert en.startswith("name ") and "interval_minutes" in en
+        record = json.loads(
+            run(["--lang", "ja", "config", "store", "show", name, "--format", "json"]).stdout
+        )
+        assert {"name", "automatic", "interval_minutes", "target_phases"} <= set(record)
+    mail = run(["--lang", "ja", "config", "mail", "show"]).stdout
+    assert [line.split()[0] for line in mail.splitlines()][:2] == ["SMTPサーバー", "SMTPポート"]
