@@ -98,6 +98,13 @@ def headings() -> dict[str, str]:
         "public_key_version": pgettext("heading", "public_key_version"),
         "public_key_expires": pgettext("heading", "public_key_expires"),
         "authorized_on": pgettext("heading", "authorized_on"),
+        # the malls' codes of a carrier (`config carrier list`)
+        "amazon_carrier_code": pgettext("heading", "amazon_carrier_code"),
+        "amazon_carrier_name": pgettext("heading", "amazon_carrier_name"),
+        "amazon_ship_method": pgettext("heading", "amazon_ship_method"),
+        "rakuten_delivery_company": pgettext("heading", "rakuten_delivery_company"),
+        "yahoo_ship_company": pgettext("heading", "yahoo_ship_company"),
+        "yahoo_no_tracking_reason": pgettext("heading", "yahoo_no_tracking_reason"),
         # batches (`batches list/show`)
         "state": pgettext("heading", "state"),
         "processing_status": pgettext("heading", "processing_status"),

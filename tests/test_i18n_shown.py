@@ -351,3 +351,18 @@ def test_a_stores_record_is_headed_in_the_readers_language(run) -> None:  # noqa
         assert {"name", "automatic", "interval_minutes", "target_phases"} <= set(record)
     mail = run(["--lang", "ja", "config", "mail", "show"]).stdout
     assert [line.split()[0] for line in mail.splitlines()][:2] == ["SMTPサーバー", "SMTPポート"]
+
+
+def test_the_carrier_list_is_headed_in_the_readers_language(run) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    add = ["config", "carrier", "add", "ヤマト運輸", "--amazon-carrier-code", "Yamato Transport"]
+    assert run(add).exit_code == 0
+    heading = run(["--lang", "ja", "config", "carrier", "list"]).stdout.splitlines()[0]
+    assert (
+        heading.startswith("名前")
+        and "Amazon配送方法" in heading
+        and "楽天 配送会社コード" in heading
+    )
+    assert "amazon_" not in heading and "yahoo_" not in heading
+    machine = run(["--lang", "ja", "config", "carrier", "list", "--format", "csv"]).stdout
+    assert machine.splitlines()[0].startswith("name,amazon_carrier_code,")
