@@ -329,3 +329,40 @@ def test_where_a_secret_comes_from_is_said_in_the_readers_language(run, monkeypa
         )
         == 1
     )
+
+
+def test_a_stores_record_is_headed_in_the_readers_language(run) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    for args in (
+        ["config", "store", "add", "amazon-main", "--mall", "amazon"],
+        ["config", "store", "add", "rakuten-shop", "--mall", "rakuten"],
+        ["config", "store", "add", "yahoo-shop", "--mall", "yahoo", "--seller-id", "shop"],
+    ):
+        assert run(args).exit_code == 0, run(args).stderr
+    for name in ("amazon-main", "rakuten-shop", "yahoo-shop"):
+        ja = run(["--lang", "ja", "config", "store", "show", name]).stdout
+        headings = [line.split()[0] for line in ja.splitlines()]
+        assert not [h for h in headings if re.fullmatch(r"[a-z]+(_[a-z]+)+", h)], ja
+        en = run(["--lang", "en", "config", "store", "show", name]).stdout
+        assert en.startswith("name ") and "interval_minutes" in en
+        record = json.loads(
+            run(["--lang", "ja", "config", "store", "show", name, "--format", "json"]).stdout
+        )
+        assert {"name", "automatic", "interval_minutes", "target_phases"} <= set(record)
+    mail = run(["--lang", "ja", "config", "mail", "show"]).stdout
+    assert [line.split()[0] for line in mail.splitlines()][:2] == ["SMTPサーバー", "SMTPポート"]
+
+
+def test_the_carrier_list_is_headed_in_the_readers_language(run) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    add = ["config", "carrier", "add", "ヤマト運輸", "--amazon-carrier-code", "Yamato Transport"]
+    assert run(add).exit_code == 0
+    heading = run(["--lang", "ja", "config", "carrier", "list"]).stdout.splitlines()[0]
+    assert (
+        heading.startswith("名前")
+        and "Amazon配送方法" in heading
+        and "楽天 配送会社コード" in heading
+    )
+    assert "amazon_" not in heading and "yahoo_" not in heading
+    machine = run(["--lang", "ja", "config", "carrier", "list", "--format", "csv"]).stdout
+    assert machine.splitlines()[0].startswith("name,amazon_carrier_code,")
