@@ -366,3 +366,16 @@ def test_the_carrier_list_is_headed_in_the_readers_language(run) -> None:  # noq
     assert "amazon_" not in heading and "yahoo_" not in heading
     machine = run(["--lang", "ja", "config", "carrier", "list", "--format", "csv"]).stdout
     assert machine.splitlines()[0].startswith("name,amazon_carrier_code,")
+
+
+def test_a_changed_setting_is_named_as_its_record_heads_it(run) -> None:  # noqa: ANN001
+    assert run(["init"]).exit_code == 0
+    assert run(["config", "store", "add", "amazon-main", "--mall", "amazon"]).exit_code == 0
+    ja = run(["--lang", "ja", "config", "store", "set", "amazon-main", "--interval", "30"])
+    assert ja.stderr.startswith("店舗 amazon-main を変更しました: 実行間隔 (分)=30")
+    en = run(["--lang", "en", "config", "store", "set", "amazon-main", "--interval", "15"])
+    assert en.stderr.startswith("Store amazon-main changed: interval_minutes=15")
+    ja = run(["--lang", "ja", "config", "mail", "set", "--smtp-host", "localhost"])
+    assert ja.stderr.splitlines()[0] == "メール設定を変更しました: SMTPサーバー"
+    en = run(["--lang", "en", "config", "mail", "set", "--smtp-port", "2525"])
+    assert en.stderr.splitlines()[0] == "Mail settings changed: smtp_port"

@@ -13,7 +13,7 @@ from crossship import malls, prune, settings
 from crossship.cli.app import App, cli, output_options, pass_app
 from crossship.errors import UsageError
 from crossship.i18n import N_, _, ngettext
-from crossship.output import pgettext, write_record, write_rows
+from crossship.output import headings, pgettext, write_record, write_rows
 from crossship.paths import credentials_path
 from crossship.secrets import smtp_password_source, source_words, store_secrets
 from crossship.shell import word as q
@@ -224,7 +224,8 @@ def store_set(app: App, name: str, **options: Any) -> None:
           --token-url http://127.0.0.1:8765/auth/o2/token
     """
     changed = settings.update_store(app.store, name, options)
-    shown = ", ".join(f"{k}={v}" for k, v in changed.items())
+    names = headings()  # the setting's name as `config store show` heads it
+    shown = ", ".join(f"{names.get(k, k)}={v}" for k, v in changed.items())
     app.say(_("Store {name} changed: {changes}").format(name=name, changes=shown))
     _health_warnings(app, name)
 
@@ -527,7 +528,12 @@ def mail_set(
     if not changes:
         raise UsageError(_("nothing to change: give at least one option (see --help)"))
     app.store.set_settings(settings.MAIL_PREFIX, changes)
-    app.say(_("Mail settings changed: {names}").format(names=", ".join(sorted(changes))))
+    names = headings()  # as `config mail show` heads them
+    app.say(
+        _("Mail settings changed: {names}").format(
+            names=", ".join(names.get(name, name) for name in sorted(changes))
+        )
+    )
     current = settings.mail_settings(app.store)
     if (
         not current["smtp_host"]
