@@ -220,6 +220,14 @@ def test_auto_status_warns_14_days_before(shop):
     shop.ok("config", "store", "set", STORE, "--license-expires", "2026-12-11")
     result = shop.ok("auto", "status")
     assert "expires in 10 days (2026-12-11)" in result.stderr + result.stdout
+    # named once, before the text, as for every mall's warning
+    (line,) = [x for x in result.stderr.splitlines() if "licenseKey" in x]
+    assert line.startswith(f"Warning: store {STORE}: the RMS licenseKey expires in 10 days")
+    assert line.count(STORE) == 2  # the prefix and the command to run
+    checked = shop.cli("check")
+    (line,) = [x for x in checked.stdout.splitlines() if "licenseKey" in x]
+    assert line.startswith(f"WARNING: {STORE}: the RMS licenseKey expires")
+    assert line.count(STORE) == 2
 
 
 def test_a_lost_answer_is_reconciled_through_get_order(shop):
