@@ -17,6 +17,7 @@ from crossship.errors import ConfigError, YahooError
 from crossship.i18n import render
 from crossship.yahoo import keys
 from crossship.yahoo.client import Credentials, Pacer, PublicKey, YahooClient
+from crossship.yahoo import xmlmsg
 from crossship.yahoo.xmlmsg import Shipment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
@@ -399,3 +400,15 @@ def test_date_problems_have_levels() -> None:
         keys.date_problems(authorized_on="2026-11-30", key_expires=None, has_key=True, today=today)
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        (b"<Error><Code>od83000003</Code><Message>x</Message></Error>", "od83000003: x"),
+        (b"<Error><Message>\xe6\xb3\xa8\xe6\x96\x87</Message></Error>", "注文"),  # no code
+        (b"<Error><Code>od83000003</Code></Error>", "od83000003"),  # no words
+    ],
+)
+def test_yahoos_code_and_words_without_a_dangling_colon(document: bytes, said: str) -> None:
+    assert xmlmsg.read_answer(document).said == said

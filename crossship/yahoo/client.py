@@ -150,8 +150,7 @@ class YahooClient:
         body = xmlmsg.info_request(self.seller_id, order_id, ORDER_INFO_FIELDS)
         answer = self.send(INFO, body, keep=True)
         if not answer.ok:
-            said = f"{answer.code}: {answer.message}"  # Yahoo's own code and words
-            raise self._error(INFO, "not_sent", said, code=answer.code)
+            raise self._error(INFO, "not_sent", answer.said, code=answer.code)
         return dict(answer.fields)
 
     def send(self, op: str, body: bytes, *, keep: bool = False) -> Answer:
@@ -214,7 +213,7 @@ class YahooClient:
         """Yahoo's own error: ``od…`` is about the order (returned); the rest stops the run."""
         code = answer.code
         # Yahoo's own code and words stay as Yahoo wrote them: an argument of our sentence
-        said = f"{code}: {answer.message}" if code and answer.message else code or answer.message
+        said = answer.said
         if code.lower().startswith("px-"):
             if code.lower() == "px-04102":
                 raise self._error(

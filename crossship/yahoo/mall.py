@@ -201,9 +201,8 @@ class YahooSession:
             raise
         self._network_failures = 0
         if not answer.ok:
-            message = f"{answer.code}: {answer.message}" if answer.message else answer.code
             return Finished(
-                [Outcome(r.order_no, Status.ERROR, message=message) for r in request.rows]
+                [Outcome(r.order_no, Status.ERROR, message=answer.said) for r in request.rows]
             )
         warnings = list(answer.warnings)
         refs = self._after_shipment(order_id, _ship_date(request.body), request.rows)
@@ -260,7 +259,7 @@ class YahooSession:
         if answer.ok or completion.already_completed(answer.message):
             done = {"completion": "done", "complete_due": None}
             return Status.SUCCESS, Message("完了 (order status 5) set at Yahoo"), done
-        said = f"{answer.code}: {answer.message}" if answer.message else answer.code
+        said = answer.said
         refused = (
             Message(
                 "完了 (orderStatusChange) was refused: {said}; the shipment itself was reported",

@@ -55,6 +55,12 @@ class Answer:
     message: str = ""
     fields: tuple[tuple[str, str], ...] = ()  # orderInfo: each leaf of OrderInfo (tag, text)
 
+    @property
+    def said(self) -> str:
+        """Yahoo's own code and words, as Yahoo wrote them ("code: message", or whichever of the
+        two it gave)."""
+        return ": ".join(part for part in (self.code, self.message) if part)
+
 
 def _request(seller_id: str, order_id: str, operator: str) -> tuple[ET.Element, ET.Element]:
     root = ET.Element("Req")
