@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from crossship.errors import ConfigError, YahooError
 from crossship.i18n import render
-from crossship.yahoo import keys
+from crossship.yahoo import keys, xmlmsg
 from crossship.yahoo.client import Credentials, Pacer, PublicKey, YahooClient
-from crossship.yahoo import xmlmsg
 from crossship.yahoo.xmlmsg import Shipment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
