@@ -297,6 +297,11 @@ class MallSession(OfflineSession, Protocol):
         """results fetch: work that comes after success (Yahoo 完了 when due). Others: []."""
         ...
 
+    def close(self) -> None:
+        """Release the session's connections: the store's run is over (closed by the run
+        whatever happened in it, so 500 stores leave no 500 pools to the garbage collector)."""
+        ...
+
 
 # ----------------------------------------------------------------------------- pacing
 

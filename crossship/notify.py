@@ -7,6 +7,7 @@ finish; then the run is recorded and mailed. A lost submission is reconciled, ne
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -138,9 +139,9 @@ def _store_run(
             return []
     if options.dry_run:
         return _dry_run(store, row, run)
-    session = session_factory(context_for(row, db_path, clock))
-    cycle = Cycle(store, row, malls.get(row["mall"]), session, clock, run, options.progress)
-    cycle.notify()
+    with closing(session_factory(context_for(row, db_path, clock))) as session:
+        cycle = Cycle(store, row, malls.get(row["mall"]), session, clock, run, options.progress)
+        cycle.notify()
     return []
 
 

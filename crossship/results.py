@@ -9,6 +9,7 @@ the follow-ups that are due (Yahoo's 完了).
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -78,6 +79,6 @@ def _store_run(
     waiting = store.batches(store=row["name"], states=("submitted",))
     if not waiting and not store.completions_due(row["name"], to_db(clock())):
         return  # nothing to ask the mall: no session, no token
-    session = session_factory(context_for(row, db_path, clock))
     deadline = timedelta(hours=min(row["result_deadline_hours"], 30 * 24))
-    Cycle(store, row, malls.get(row["mall"]), session, clock, run).fetch(deadline)
+    with closing(session_factory(context_for(row, db_path, clock))) as session:
+        Cycle(store, row, malls.get(row["mall"]), session, clock, run).fetch(deadline)

@@ -1067,3 +1067,35 @@ def test_an_order_changed_while_the_feed_is_prepared_is_sent_next_run_with_fresh
     env.notify()
     (body,) = env.amazon.uploaded()
     assert b"NEW-TRACKING" in body and mall_order_id(1).encode() not in body
+
+
+@pytest.mark.parametrize("token_status", [200, 400])
+def test_the_store_s_session_is_closed_after_its_run_whatever_happened(
+    env: Env, token_status: int
+) -> None:
+    """Each store's connections are released when its run ends, failed or not: 500 stores a
+    cycle must not leave 500 connection pools for the garbage collector."""
+    from crossship.amazon.mall import AmazonSession
+
+    opened: list[AmazonSession] = []
+    closed: list[AmazonSession] = []
+
+    class Watched(AmazonSession):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    def factory(context):
+        opened.append(Watched.open(context))
+        return opened[-1]
+
+    env.add(order(1))
+    env.amazon.token(status=token_status)
+    env.amazon.send_ok()
+    result = notify_run(env.store, env.db_path, env.clock, NotifyOptions(), factory)
+    env.clock.advance(minutes=15)
+    env.amazon.result(notify_helpers.report_en(1, 1))
+    env.fetch(session_factory=factory)
+
+    assert result.failed == (token_status != 200)
+    assert opened and closed == opened

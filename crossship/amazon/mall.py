@@ -83,6 +83,10 @@ class AmazonSession:
         )
         return cls(store_row, client, context.clock)
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()

@@ -98,6 +98,10 @@ class RakutenSession:
         )
         return cls(store_row, client, clock)
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()

@@ -144,6 +144,10 @@ class YahooSession:
         authorization or the key's year ending within 5 days (or ended)."""
         return [text for _level, text in _problems(self.store, self.clock())]
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     @property
     def calls(self) -> Counter:
         return self.client.calls if self.client else Counter()
