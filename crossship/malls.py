@@ -15,12 +15,13 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from crossship.errors import ConfigError, UsageError
 from crossship.i18n import Part, Text, _
@@ -297,10 +298,9 @@ class MallSession(OfflineSession, Protocol):
         """results fetch: work that comes after success (Yahoo 完了 when due). Others: []."""
         ...
 
-    def close(self) -> None:
-        """Release the session's connections: the store's run is over (closed by the run
-        whatever happened in it, so 500 stores leave no 500 pools to the garbage collector)."""
-        ...
+    # A session may also have ``close()``: the run calls it when the store's run is over,
+    # whatever happened in it (500 stores leave no 500 connection pools to the garbage
+    # collector). Optional, so a mall package written before it still works: see closing().
 
 
 # ----------------------------------------------------------------------------- pacing
@@ -428,6 +428,20 @@ def mall_of(store_row: dict) -> Mall:
             )
         )
     return mall
+
+
+S = TypeVar("S")
+
+
+@contextmanager
+def closing(session: S) -> Iterator[S]:
+    """``session`` for the store's run, closed at its end if it can be (``close()``)."""
+    try:
+        yield session
+    finally:
+        close = getattr(session, "close", None)
+        if callable(close):
+            close()
 
 
 def open_session(context: StoreContext) -> MallSession:

@@ -7,7 +7,6 @@ finish; then the run is recorded and mailed. A lost submission is reconciled, ne
 
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +14,13 @@ from crossship import malls
 from crossship.errors import UsageError
 from crossship.i18n import Message, _
 from crossship.lifecycle import Cycle, select
-from crossship.malls import SessionFactory, context_for, offline_session, open_session
+from crossship.malls import (
+    SessionFactory,
+    closing,
+    context_for,
+    offline_session,
+    open_session,
+)
 from crossship.pool import DEFAULT_JOBS
 from crossship.progress import NO_PROGRESS, Progress
 from crossship.runs import StoreRun, Transport, each_store, not_due

@@ -9,13 +9,12 @@ the follow-ups that are due (Yahoo's 完了).
 
 from __future__ import annotations
 
-from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 from crossship import malls
 from crossship.lifecycle import MAX_FETCH_FAILURES, Cycle
-from crossship.malls import SessionFactory, context_for, open_session
+from crossship.malls import SessionFactory, closing, context_for, open_session
 from crossship.notify import NotifyResult, stores_for_run
 from crossship.pool import DEFAULT_JOBS
 from crossship.progress import NO_PROGRESS, Progress
