@@ -13,13 +13,13 @@ import re
 import stat
 import threading
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crossship.errors import ConfigError
-from crossship.i18n import N_, _
+from crossship.i18n import N_, Message, _
 from crossship.malls import Secret
 from crossship.paths import credentials_path
 
@@ -254,3 +254,23 @@ class RefreshCredentials:
 
     def secrets(self) -> tuple[str, ...]:
         return (self.client_id, self.client_secret, self.refresh_token)
+
+
+Scrubbable = TypeVar("Scrubbable", str, Message)
+
+
+def scrub(text: Scrubbable, secrets: Iterable[str]) -> Scrubbable:
+    """``text`` with every secret (of 4 characters or more) blanked out as ``***``: a plain text,
+    or a Message and its arguments however deep. A mall's answer may echo a secret back; what
+    the clients keep of it (errors, history, mails) must not."""
+    hidden = [secret for secret in secrets if len(secret) >= 4]
+    return _scrubbed(text, hidden)
+
+
+def _scrubbed(text: Any, hidden: list[str]) -> Any:
+    if isinstance(text, Message):
+        return Message(text.key, {k: _scrubbed(v, hidden) for k, v in text.args.items()})
+    if isinstance(text, str):
+        for secret in hidden:
+            text = text.replace(secret, "***")
+    return text

@@ -173,3 +173,19 @@ def test_many_threads_read_one_file(secrets_file, db_path):
             )
         )
     assert tokens == {"Atzr|file-token"}
+
+
+def test_scrub_blanks_secrets_in_text_and_in_a_message_however_deep() -> None:
+    from crossship.i18n import Message
+    from crossship.secrets import scrub
+
+    secrets = ["s3cr3t-token", "abc", ""]  # under 4 characters: too common to blank
+    assert scrub("RMS said s3cr3t-token: abc", secrets) == "RMS said ***: abc"
+    nested = Message(
+        "{op}: {message}",
+        {"op": "token", "message": Message("echoed {value}", {"value": "x s3cr3t-token", "n": 3})},
+    )
+    cleaned = scrub(nested, secrets)
+    assert "s3cr3t-token" not in cleaned.to_json()
+    assert cleaned.render("en") == "token: echoed x ***"
+    assert cleaned.args["message"].args["n"] == 3

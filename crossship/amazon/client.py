@@ -32,7 +32,7 @@ from crossship.errors import AmazonError, ConfigError
 from crossship.i18n import Message
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
-from crossship.secrets import RefreshCredentials
+from crossship.secrets import RefreshCredentials, Scrubbable, scrub
 from crossship.urls import check_url, display_url
 
 FEED_TYPE = "POST_FLAT_FILE_FULFILLMENT_DATA"
@@ -533,28 +533,14 @@ class AmazonClient:
             text = message if message.startswith(f"{op}: ") else f"{op}: {message}"
             kept: str | Message = self._scrub(text)
         elif message.render("en").startswith(f"{op}: "):  # already named
-            kept = self._scrub_message(message)
+            kept = self._scrub(message)
         else:
-            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub(message)})
         return AmazonError(kept, outcome=outcome, status=status, code=code, operation=op)
 
-    def _scrub_message(self, message: Message) -> Message:
-        args = {
-            name: self._scrub_message(value)
-            if isinstance(value, Message)
-            else self._scrub(value)
-            if isinstance(value, str)
-            else value
-            for name, value in message.args.items()
-        }
-        return Message(message.key, args)
-
-    def _scrub(self, text: str) -> str:
-        """Blank out any secret an answer might have echoed back."""
-        for secret in (*self.credentials.secrets(), self._access_token or ""):
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+    def _scrub(self, text: Scrubbable) -> Scrubbable:
+        """``text`` (ours or the mall's) without any secret an answer might have echoed back."""
+        return scrub(text, (*self.credentials.secrets(), self._access_token or ""))
 
 
 # ---- helpers without state -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from crossship.rakuten.codes import (
     RMS_API_SCREEN,
     api_function,
 )
+from crossship.secrets import Scrubbable, scrub
 from crossship.urls import check_url, display_url
 
 GET_ORDER = "getOrder"
@@ -462,28 +463,14 @@ class RmsClient:
         if isinstance(message, str):  # RMS's own words only
             kept = self._scrub(f"{op}: {message}")
         else:
-            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub(message)})
         return RakutenError(
             kept, outcome=outcome, halt=halt, status=status, code=code, operation=op
         )
 
-    def _scrub_message(self, message: Message) -> Message:
-        """``message`` with the secrets blanked out of every argument, however deep."""
-        args = {
-            name: self._scrub_message(value)
-            if isinstance(value, Message)
-            else self._scrub(value)
-            if isinstance(value, str)
-            else value
-            for name, value in message.args.items()
-        }
-        return Message(message.key, args)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.credentials.secrets():
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+    def _scrub(self, text: Scrubbable) -> Scrubbable:
+        """``text`` (ours or the mall's) without any secret an answer might have echoed back."""
+        return scrub(text, self.credentials.secrets())
 
 
 # ---- helpers without state -------------------------------------------------------------------

@@ -27,7 +27,7 @@ from crossship.errors import YahooError
 from crossship.i18n import Message
 from crossship.netfail import failed_before_sending as _failed_before_sending
 from crossship.netfail import reason as _reason
-from crossship.secrets import RefreshCredentials
+from crossship.secrets import RefreshCredentials, Scrubbable, scrub
 from crossship.urls import check_url, display_url
 from crossship.yahoo import keys, xmlmsg
 from crossship.yahoo.xmlmsg import Answer, AnswerError, Shipment
@@ -424,27 +424,12 @@ class YahooClient:
         if isinstance(message, str):  # Yahoo's own words only
             kept = self._scrub(message if message.startswith(f"{op}: ") else f"{op}: {message}")
         else:
-            kept = Message("{op}: {message}", {"op": op, "message": self._scrub_message(message)})
+            kept = Message("{op}: {message}", {"op": op, "message": self._scrub(message)})
         return YahooError(kept, outcome=outcome, halt=halt, status=status, code=code, operation=op)
 
-    def _scrub_message(self, message: Message) -> Message:
-        """``message`` with the secrets blanked out of every argument, however deep."""
-        args = {
-            name: self._scrub_message(value)
-            if isinstance(value, Message)
-            else self._scrub(value)
-            if isinstance(value, str)
-            else value
-            for name, value in message.args.items()
-        }
-        return Message(message.key, args)
-
-    def _scrub(self, text: str) -> str:
-        """Blank out any secret an answer might have echoed back."""
-        for secret in (*self.credentials.secrets(), self._access_token or ""):
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+    def _scrub(self, text: Scrubbable) -> Scrubbable:
+        """``text`` (ours or the mall's) without any secret an answer might have echoed back."""
+        return scrub(text, (*self.credentials.secrets(), self._access_token or ""))
 
 
 def _bearer_error(response: requests.Response) -> str:
