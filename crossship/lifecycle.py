@@ -69,7 +69,7 @@ DROP = {"feed": b""}
 # changes nothing (tests replace it)
 monotonic: Callable[[], float] = time.monotonic
 # what one request of a mall is called in messages (``Mall.unit``)
-UNITS = (N_("feed"), N_("request"))
+UNITS = (N_("feed"), N_("request"), N_("shipment"))
 
 
 class Budget:

@@ -278,6 +278,7 @@ def test_the_demo_speaks_japanese_but_for_amazons_own_words(tmp_path) -> None:  
     # the run lines of notify run and results fetch
     assert re.search(r"^amazon-main: 送信 8 件, フィード [0-9]+, 警告 1$", out, re.M)
     assert "amazon-main: 結果を取得したフィード 1 件, エラー 1, 正常 7, 移動 7, 警告 2" in out
+    assert re.search(r"^rakuten-shop: 送信 1 件, リクエスト [0-9a-f-]{36}$", out, re.M)
     # the checks' warning on order 10004, in the mail and in the history (kept as its key)
     blank = "配送番号 (tracking_number) が空です: 配送番号なしで送信するため、追跡可能率"
     assert out.count(blank) == 2
@@ -300,7 +301,10 @@ def test_the_demo_speaks_japanese_but_for_amazons_own_words(tmp_path) -> None:  
 def test_the_demo_in_english_with_lang_c(tmp_path) -> None:  # noqa: ANN001
     out = _demo("C", tmp_path)
     assert re.search(r"^amazon-main: sent 8 orders, feed [0-9]+, warnings 1$", out, re.M)
-    assert "amazon-main: 1 feeds with results, エラー 1, 正常 7, moved 7, warnings 2" in out
+    assert "amazon-main: 1 feed with results, エラー 1, 正常 7, moved 7, warnings 2" in out
+    # each mall's word for what it was sent: RMS's requests, one a run here
+    assert re.search(r"^rakuten-shop: sent 1 order, request [0-9a-f-]{36}$", out, re.M)
+    assert re.search(r"^rakuten-shop: 1 request with results, 正常 1, moved 1$", out, re.M)
     blank = "配送番号 (tracking_number) is blank: it is sent without one"
     assert out.count(blank) == 2  # the mail (set to English by the demo) and the history
     assert "Warning: carrier '日本郵便' has no Amazon ship-method" in out

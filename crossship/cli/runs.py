@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import click
 
-from crossship import prune, shell
+from crossship import malls, prune, shell
 from crossship.cli.app import App, cli, finish, output_options, pass_app
 from crossship.cli.progress import progress
 from crossship.errors import UsageError
-from crossship.i18n import _, render
+from crossship.i18n import Message, _, ngettext, render
 from crossship.lock import RunLock
 from crossship.notify import NotifyOptions, NotifyResult, notify_run
 from crossship.output import batch_states, write_record, write_rows
@@ -153,7 +153,7 @@ def _report(app: App, result: NotifyResult) -> None:
         else:
             for line in run.said:
                 app.say(f"{run.store}: {render(line)}")
-            app.say(f"{run.store}: {_describe(run)}")
+            app.say(f"{run.store}: {_describe(run, _unit(app, run.store))}")
             if app.verbose:
                 for note in run.notes:
                     app.say(_("  note: {note}").format(note=render(note)))
@@ -198,14 +198,28 @@ def _report(app: App, result: NotifyResult) -> None:
 OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 
 
-def _describe(run: StoreRun) -> str:
+def _unit(app: App, store_name: str) -> str:
+    """The store's mall's word for one request (feed, request, shipment), in the reader's
+    language."""
+    found = malls.find(app.store.get_store(store_name)["mall"])
+    return Message(found.unit if found else "request").render()
+
+
+def _describe(run: StoreRun, unit: str) -> str:
     parts = []
     if run.job == "notify":
-        parts.append(_("sent {count} orders").format(count=run.sent))
+        parts.append(
+            ngettext("sent {count} order", "sent {count} orders", run.sent).format(count=run.sent)
+        )
         if run.feed_ids:
-            parts.append(_("feed {ids}").format(ids=", ".join(run.feed_ids)))
+            parts.append(_("{unit} {ids}").format(unit=unit, ids=", ".join(run.feed_ids)))
     else:
-        parts.append(_("{count} feeds with results").format(count=len(run.feed_ids)))
+        count = len(run.feed_ids)
+        parts.append(
+            ngettext("{count} {unit} with results", "{count} {unit}s with results", count).format(
+                count=count, unit=unit
+            )
+        )
     parts += [f"{label_of(k)} {n}" for k, n in sorted(run.statuses.items())]
     if run.moved:
         parts.append(_("moved {count}").format(count=run.moved))

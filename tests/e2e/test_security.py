@@ -275,7 +275,7 @@ def test_tabs_and_newlines_in_a_quoted_field_are_refused_before_sending(
 
     done = e.cx("-v", "notify", "run")
     assert done.returncode == 0, done.stderr
-    assert "sent 1 orders" in done.stderr and "エラー 3" in done.stderr
+    assert "sent 1 order," in done.stderr and "エラー 3" in done.stderr
     rows_by_no = e.order_rows()
     for order_no, what in (("B0001", "a tab"), ("B0002", "a line feed (LF)"),
                            ("B0003", "a carriage return (CR)")):  # fmt: skip
