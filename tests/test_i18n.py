@@ -279,6 +279,7 @@ def test_the_demo_speaks_japanese_but_for_amazons_own_words(tmp_path) -> None:  
     assert re.search(r"^amazon-main: 送信 8 件, フィード [0-9]+, 警告 1$", out, re.M)
     assert "amazon-main: 結果を取得したフィード 1 件, エラー 1, 正常 7, 移動 7, 警告 2" in out
     assert re.search(r"^rakuten-shop: 送信 1 件, リクエスト [0-9a-f-]{36}$", out, re.M)
+    assert re.search(r"^yahoo-shop: 処理対象なし$", out, re.M)
     # the checks' warning on order 10004, in the mail and in the history (kept as its key)
     blank = "配送番号 (tracking_number) が空です: 配送番号なしで送信するため、追跡可能率"
     assert out.count(blank) == 2
@@ -305,6 +306,8 @@ def test_the_demo_in_english_with_lang_c(tmp_path) -> None:  # noqa: ANN001
     # each mall's word for what it was sent: RMS's requests, one a run here
     assert re.search(r"^rakuten-shop: sent 1 order, request [0-9a-f-]{36}$", out, re.M)
     assert re.search(r"^rakuten-shop: 1 request with results, 正常 1, moved 1$", out, re.M)
+    # Yahoo answered at once: its results run had nothing to fetch (no "0 shipments")
+    assert re.search(r"^yahoo-shop: nothing to do$", out, re.M)
     blank = "配送番号 (tracking_number) is blank: it is sent without one"
     assert out.count(blank) == 2  # the mail (set to English by the demo) and the history
     assert "Warning: carrier '日本郵便' has no Amazon ship-method" in out

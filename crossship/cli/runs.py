@@ -153,7 +153,8 @@ def _report(app: App, result: NotifyResult) -> None:
         else:
             for line in run.said:
                 app.say(f"{run.store}: {render(line)}")
-            app.say(f"{run.store}: {_describe(run, _unit(app, run.store))}")
+            mall = malls.find(app.store.get_store(run.store)["mall"])
+            app.say(f"{run.store}: {_describe(run, mall)}")
             if app.verbose:
                 for note in run.notes:
                     app.say(_("  note: {note}").format(note=render(note)))
@@ -198,14 +199,9 @@ def _report(app: App, result: NotifyResult) -> None:
 OPERATOR_STATUSES = ("error", "notify_failed", "result_failed")
 
 
-def _unit(app: App, store_name: str) -> str:
-    """The store's mall's word for one request (feed, request, shipment), in the reader's
-    language."""
-    found = malls.find(app.store.get_store(store_name)["mall"])
-    return Message(found.unit if found else "request").render()
-
-
-def _describe(run: StoreRun, unit: str) -> str:
+def _describe(run: StoreRun, mall: malls.Mall | None) -> str:
+    """A store's run in one line, what it sent named in its mall's word (feed, request, ...)."""
+    unit = Message(mall.unit if mall else "request").render()
     parts = []
     if run.job == "notify":
         parts.append(
@@ -213,7 +209,7 @@ def _describe(run: StoreRun, unit: str) -> str:
         )
         if run.feed_ids:
             parts.append(_("{unit} {ids}").format(unit=unit, ids=", ".join(run.feed_ids)))
-    else:
+    elif run.feed_ids or not (mall and mall.synchronous):  # Yahoo's answers came at once
         count = len(run.feed_ids)
         parts.append(
             ngettext("{count} {unit} with results", "{count} {unit}s with results", count).format(
@@ -225,7 +221,7 @@ def _describe(run: StoreRun, unit: str) -> str:
         parts.append(_("moved {count}").format(count=run.moved))
     if run.warnings:
         parts.append(_("warnings {count}").format(count=len(run.warnings)))
-    return ", ".join(parts)
+    return ", ".join(parts) or _("nothing to do")
 
 
 # ------------------------------------------------------------------------------- batches
