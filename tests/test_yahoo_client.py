@@ -411,3 +411,10 @@ def test_date_problems_have_levels() -> None:
 )
 def test_yahoos_code_and_words_without_a_dangling_colon(document: bytes, said: str) -> None:
     assert xmlmsg.read_answer(document).said == said
+
+
+def test_a_result_not_ok_without_yahoos_words_is_said_in_ours() -> None:
+    document = b"<ResultSet><Result><Status>NG</Status></Result></ResultSet>"
+    said = xmlmsg.read_answer(document).said
+    assert render(said, "en") == "NG: Yahoo's answer is not OK and gives no reason"
+    assert render(said, "ja") == "NG: Yahooの応答はOKではありませんが、理由が示されていません"

@@ -260,7 +260,7 @@ class YahooSession:
             )
             return Status.SUCCESS, later, due
         self._network_failures = 0
-        if answer.ok or completion.already_completed(answer.message):
+        if answer.ok or completion.already_completed(str(answer.message)):
             done = {"completion": "done", "complete_due": None}
             return Status.SUCCESS, Message("完了 (order status 5) set at Yahoo"), done
         said = answer.said

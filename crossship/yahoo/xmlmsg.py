@@ -52,13 +52,18 @@ class Answer:
     ok: bool
     warnings: tuple[str, ...] = ()
     code: str = ""
-    message: str = ""
+    # Yahoo's words; ours (a Message) only when Yahoo said no more than "not OK"
+    message: str | Message = ""
     fields: tuple[tuple[str, str], ...] = ()  # orderInfo: each leaf of OrderInfo (tag, text)
 
     @property
-    def said(self) -> str:
+    def said(self) -> str | Message:
         """Yahoo's own code and words, as Yahoo wrote them ("code: message", or whichever of the
         two it gave)."""
+        if isinstance(self.message, Message):
+            if not self.code:
+                return self.message
+            return Message("{code}: {message}", {"code": self.code, "message": self.message})
         return ": ".join(part for part in (self.code, self.message) if part)
 
 
@@ -154,7 +159,11 @@ def read_answer(content: bytes, *, keep: bool = False) -> Answer:
     error = result.find("Error")
     if error is not None:
         return Answer(False, code=_text(error, "Code"), message=_text(error, "Message"))
-    return Answer(False, code=status or "", message="; ".join(warnings) or "Status is not OK")
+    if warnings:
+        return Answer(False, code=status or "", message="; ".join(warnings))
+    return Answer(
+        False, code=status or "", message=Message("Yahoo's answer is not OK and gives no reason")
+    )
 
 
 def read_error(content: bytes) -> Answer | None:
