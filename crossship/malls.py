@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from crossship.errors import ConfigError, UsageError
 from crossship.i18n import Part, Text, _
@@ -431,6 +431,30 @@ def mall_of(store_row: dict) -> Mall:
 
 
 S = TypeVar("S")
+
+
+class _Client(Protocol):
+    calls: Counter
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Client)
+
+
+class WithClient(Generic[C]):
+    """What a session does with its mall client, or without one (offline: checks and encodes):
+    counts its calls and closes it at the end of the store's run."""
+
+    client: C | None
+
+    @property
+    def calls(self) -> Counter:
+        return self.client.calls if self.client is not None else Counter()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
 
 
 @contextmanager

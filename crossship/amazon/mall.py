@@ -3,7 +3,6 @@ results through ``report``."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,7 @@ from crossship.malls import (
     Result,
     Row,
     StoreContext,
+    WithClient,
 )
 from crossship.secrets import store_secrets
 from crossship.timeutil import Clock, from_db, to_db
@@ -43,7 +43,7 @@ WAITING = ("IN_QUEUE", "IN_PROGRESS")
 CLIENT_OPTIONS: dict[str, Any] = {}
 
 
-class AmazonSession:
+class AmazonSession(WithClient[AmazonClient]):
     """One run's work with one Amazon store: one client, so one access token per run."""
 
     def __init__(self, store_row: dict, client: AmazonClient | None, clock: Clock):
@@ -82,14 +82,6 @@ class AmazonSession:
             **CLIENT_OPTIONS,
         )
         return cls(store_row, client, context.clock)
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-
-    @property
-    def calls(self) -> Counter:
-        return self.client.calls if self.client else Counter()
 
     def now(self) -> datetime:
         """Amazon's clock (learned from its answers; ours until it answered)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from crossship.malls import (
     Result,
     Row,
     StoreContext,
+    WithClient,
 )
 from crossship.rakuten import MALL, license
 from crossship.rakuten.client import Credentials, Pace, RakutenError, RmsClient
@@ -53,7 +53,7 @@ PAST_DEADLINE = "NO_RESULT_PAST_DEADLINE"
 CLIENT_OPTIONS: dict[str, Any] = {}
 
 
-class RakutenSession:
+class RakutenSession(WithClient[RmsClient]):
     """One run's work with one Rakuten store (without a client: checks and encodes only)."""
 
     def __init__(self, store_row: Mapping[str, Any], client: RmsClient | None, clock: Clock):
@@ -97,14 +97,6 @@ class RakutenSession:
             **options,
         )
         return cls(store_row, client, clock)
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-
-    @property
-    def calls(self) -> Counter:
-        return self.client.calls if self.client else Counter()
 
     @property
     def name(self) -> str:

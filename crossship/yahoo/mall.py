@@ -10,7 +10,6 @@ when due.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from crossship.malls import (
     Result,
     Row,
     StoreContext,
+    WithClient,
 )
 from crossship.secrets import store_secrets
 from crossship.statuses import Status
@@ -68,7 +68,7 @@ def public_key_path(store_row: dict, db_path: Path) -> Path | None:
     return path if path.is_absolute() else Path(db_path).parent / path
 
 
-class YahooSession:
+class YahooSession(WithClient[YahooClient]):
     """One run's work with one Yahoo store: one client, so one access token per run."""
 
     def __init__(
@@ -143,14 +143,6 @@ class YahooSession:
         """Reminders for the run's mail (in its language): no public key, the 28-day
         authorization or the key's year ending within 5 days (or ended)."""
         return [text for _level, text in _problems(self.store, self.clock())]
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-
-    @property
-    def calls(self) -> Counter:
-        return self.client.calls if self.client else Counter()
 
     @property
     def _api(self) -> YahooClient:
